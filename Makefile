@@ -1,0 +1,27 @@
+# stephub — plain go commands; `make help` lists the targets.
+
+BIN      ?= bin
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -X main.version=$(VERSION)
+PG_ADMIN ?= postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable
+
+.PHONY: help run build test bench check-postgres
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+run: build ## run the server on the embedded SQLite database with the mock pipeline
+	$(BIN)/stephub serve
+
+build: ## build bin/stephub
+	go build -ldflags "$(LDFLAGS)" -o $(BIN)/stephub ./cmd/stephub
+
+test: check-postgres ## go vet, then every test with -race (needs PostgreSQL on 127.0.0.1:5432)
+	go vet ./...
+	go test -race -count=1 ./...
+
+bench: ## the hub's fan-out benchmarks
+	go test -run '^$$' -bench . -benchmem ./hub/
+
+check-postgres:
+	@pg_isready -q -h 127.0.0.1 -p 5432 || { echo "PostgreSQL is not reachable on 127.0.0.1:5432: the tests need it (see the README)"; exit 1; }

@@ -1,0 +1,118 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"sync"
+
+	"github.com/stephub/stephub"
+	"github.com/stephub/stephub/auth"
+)
+
+type userKey struct{}
+
+// userOf returns the id of the user that requireUser let through.
+func userOf(r *http.Request) string {
+	id, _ := r.Context().Value(userKey{}).(string)
+	return id
+}
+
+// requireUser lets through requests with a valid user token, creating the
+// user on first sight.
+func (s *Server) requireUser(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		claims, err := s.Signer.Verify(auth.BearerToken(r))
+		if err != nil {
+			s.writeError(w, r, stephub.ErrUnauthorized)
+			return
+		}
+		if !s.users.known(claims.Subject) {
+			if _, err := s.Store.EnsureUser(r.Context(), claims.Subject, claims.Email, s.cfg.NewUserCredits); err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+			s.users.add(claims.Subject)
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), userKey{}, claims.Subject)))
+	})
+}
+
+// requireWorker lets through requests that carry WORKER_TOKEN.
+func (s *Server) requireWorker(next http.Handler) http.Handler {
+	return s.requireStatic(s.cfg.WorkerToken, next)
+}
+
+// requireAdmin lets through requests that carry ADMIN_TOKEN.
+func (s *Server) requireAdmin(next http.Handler) http.Handler {
+	return s.requireStatic(s.cfg.AdminToken, next)
+}
+
+func (s *Server) requireStatic(want string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !auth.StaticTokenValid(auth.BearerToken(r), want) {
+			s.writeError(w, r, stephub.ErrUnauthorized)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// maxKnownUsers bounds knownUsers; past it the set starts over, which costs
+// one idempotent insert per user.
+const maxKnownUsers = 100_000
+
+// knownUsers remembers which users exist, so that each request does not pay
+// for the insert that creates a user on first sight. It is safe for
+// concurrent use.
+type knownUsers struct {
+	mu  sync.RWMutex
+	ids map[string]struct{}
+}
+
+func newKnownUsers() *knownUsers { return &knownUsers{ids: make(map[string]struct{})} }
+
+func (k *knownUsers) known(id string) bool {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	_, ok := k.ids[id]
+	return ok
+}
+
+func (k *knownUsers) add(id string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if len(k.ids) >= maxKnownUsers {
+		clear(k.ids)
+	}
+	k.ids[id] = struct{}{}
+}
+
+// streamCounter caps each user's concurrent streams. It is safe for
+// concurrent use.
+type streamCounter struct {
+	max  int
+	mu   sync.Mutex
+	open map[string]int
+}
+
+func newStreamCounter(max int) *streamCounter {
+	return &streamCounter{max: max, open: make(map[string]int)}
+}
+
+// acquire counts a new stream of the user, or fails with ErrTooManyStreams.
+// The returned func releases it.
+func (c *streamCounter) acquire(user string) (release func(), err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.max > 0 && c.open[user] >= c.max {
+		return nil, stephub.ErrTooManyStreams
+	}
+	c.open[user]++
+	return func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.open[user]--; c.open[user] == 0 {
+			delete(c.open, user)
+		}
+	}, nil
+}

@@ -1,0 +1,101 @@
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+type routeKey struct{}
+
+// routeOf returns the pattern of the route serving r, or "unmatched".
+func routeOf(r *http.Request) string {
+	if route, ok := r.Context().Value(routeKey{}).(string); ok {
+		return route
+	}
+	return "unmatched"
+}
+
+// observe wraps a route's handler: it remembers the route pattern for
+// routeOf, and when the request is done logs one line and records its metrics
+// by pattern, never by raw path, which would carry ids and tokens.
+func (s *Server) observe(route string, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w}
+		h.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), routeKey{}, route)))
+		if rec.status == 0 {
+			rec.status = http.StatusOK
+		}
+		d := time.Since(start)
+		s.Metrics.ObserveRequest(route, rec.status, d)
+		s.Logger.LogAttrs(r.Context(), slog.LevelInfo, "request",
+			slog.String("method", r.Method),
+			slog.String("route", route),
+			slog.Int("status", rec.status),
+			slog.Duration("duration", d),
+		)
+	})
+}
+
+// statusRecorder notes the status a handler sends. Unwrap lets
+// http.ResponseController reach the connection beneath, for flushes,
+// deadlines and WebSocket hijacks.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (rec *statusRecorder) WriteHeader(code int) {
+	if rec.status == 0 {
+		rec.status = code
+	}
+	rec.ResponseWriter.WriteHeader(code)
+}
+
+func (rec *statusRecorder) Write(b []byte) (int, error) {
+	if rec.status == 0 {
+		rec.status = http.StatusOK
+	}
+	return rec.ResponseWriter.Write(b)
+}
+
+func (rec *statusRecorder) Unwrap() http.ResponseWriter { return rec.ResponseWriter }
+
+// corsHeaders are what browsers may send across origins: the token, JSON
+// bodies, SSE resumption and idempotent retries.
+var corsHeaders = strings.Join([]string{"Authorization", "Content-Type", "Last-Event-ID", "Idempotency-Key"}, ", ")
+
+// preflightMaxAge lets browsers cache a preflight answer for 10 minutes.
+var preflightMaxAge = strconv.Itoa(int((10 * time.Minute).Seconds()))
+
+// cors lets the pages of allowed origins call the API, streams included, and
+// answers their preflights. Other origins get no CORS headers, so browsers
+// keep their scripts out.
+func cors(allowed []string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		origin := r.Header.Get("Origin")
+		ok := origin != "" && slices.Contains(allowed, origin)
+		if origin != "" {
+			w.Header().Add("Vary", "Origin")
+		}
+		if ok {
+			w.Header().Set("Access-Control-Allow-Origin", origin)
+		}
+		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+			if ok {
+				h := w.Header()
+				h.Set("Access-Control-Allow-Methods", "GET, POST, PUT, OPTIONS")
+				h.Set("Access-Control-Allow-Headers", corsHeaders)
+				h.Set("Access-Control-Max-Age", preflightMaxAge)
+			}
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}

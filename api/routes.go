@@ -1,0 +1,23 @@
+package api
+
+import "net/http"
+
+// addRoutes is the whole HTTP surface on one screen.
+func (s *Server) addRoutes(rt *router) {
+	rt.handle(http.MethodPost, "/api/v1/videos/generate", s.requireUser(s.handleGenerate()))
+	rt.handle(http.MethodGet, "/api/v1/videos", s.requireUser(s.handleListVideos()))
+	rt.handle(http.MethodGet, "/api/v1/videos/:id", s.requireUser(s.handleGetVideo()))
+	rt.handle(http.MethodPost, "/api/v1/videos/:id/cancel", s.requireUser(s.handleCancel()))
+	rt.handle(http.MethodGet, "/api/v1/videos/:id/stream", s.requireUser(s.handleStream()))
+	rt.handle(http.MethodPost, "/api/v1/videos/:id/events", s.requireWorker(s.handleWorkerEvent()))
+	rt.handle(http.MethodGet, "/api/v1/users/me", s.requireUser(s.handleMe()))
+	rt.handle(http.MethodPut, "/api/v1/admin/users/:id", s.requireAdmin(s.handleAdminPutUser()))
+
+	rt.handle(http.MethodGet, "/metrics", s.Metrics.Handler())
+	rt.handle(http.MethodGet, "/healthz", handleHealthz())
+	rt.handle(http.MethodGet, "/readyz", s.handleReadyz())
+
+	rt.handle(http.MethodGet, "/", s.Static)
+	rt.handle(http.MethodGet, "/videos/:id", s.Static)
+	rt.handle(http.MethodGet, "/uploads/videos/mock-video.mp4", s.Static)
+}

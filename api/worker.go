@@ -1,0 +1,149 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"unicode/utf8"
+
+	"github.com/stephub/stephub"
+)
+
+// Limits of a worker's event.
+const (
+	maxMessageChars      = 1000
+	maxDataBytes         = 4 << 10
+	maxIdempotencyKeyLen = 255
+)
+
+type workerEventRequest struct {
+	Step     *int            `json:"step"`
+	Message  *string         `json:"message"`
+	Progress *int            `json:"progress"`
+	Status   *stephub.Status `json:"status"`
+	VideoURL *string         `json:"video_url"`
+	Error    *string         `json:"error"`
+	Data     json.RawMessage `json:"data"`
+}
+
+// step checks the request and turns it into the step to store. Whether step
+// and progress go backwards is checked by the store, against the video as it
+// is when the step is written.
+func (req *workerEventRequest) step(idempotencyKey string) (stephub.Step, map[string]string) {
+	problems := make(map[string]string)
+	var st stephub.Step
+	switch {
+	case req.Step == nil:
+		problems["step"] = "is required"
+	case *req.Step < 1 || *req.Step > stephub.TotalSteps+1:
+		problems["step"] = "must be from 1 to " + strconv.Itoa(stephub.TotalSteps+1)
+	default:
+		st.Step = *req.Step
+	}
+	switch {
+	case req.Message == nil || *req.Message == "":
+		problems["message"] = "is required"
+	case utf8.RuneCountInString(*req.Message) > maxMessageChars:
+		problems["message"] = "must be at most 1000 characters"
+	default:
+		st.Message = *req.Message
+	}
+	switch {
+	case req.Progress == nil:
+		problems["progress"] = "is required"
+	case *req.Progress < 0 || *req.Progress > 100:
+		problems["progress"] = "must be from 0 to 100"
+	default:
+		st.Progress = *req.Progress
+	}
+	st.Status = stephub.StatusProcessing
+	if req.Status != nil {
+		st.Status = *req.Status
+	}
+	switch st.Status {
+	case stephub.StatusProcessing:
+	case stephub.StatusCompleted:
+		if req.VideoURL == nil || *req.VideoURL == "" {
+			problems["video_url"] = "is required when status is completed"
+		}
+	case stephub.StatusFailed:
+		if req.Error == nil || *req.Error == "" {
+			problems["error"] = "is required when status is failed"
+		}
+	default:
+		problems["status"] = `must be "processing", "completed" or "failed"`
+	}
+	if req.VideoURL != nil && len(*req.VideoURL) > maxURLChars {
+		problems["video_url"] = "must be at most 2048 characters"
+	}
+	if req.Error != nil && utf8.RuneCountInString(*req.Error) > maxMessageChars {
+		problems["error"] = "must be at most 1000 characters"
+	}
+	st.VideoURL, st.Error = req.VideoURL, req.Error
+	if len(req.Data) > 0 && !bytes.Equal(req.Data, []byte("null")) {
+		var compact bytes.Buffer
+		switch {
+		case bytes.TrimSpace(req.Data)[0] != '{':
+			problems["data"] = "must be a JSON object"
+		case json.Compact(&compact, req.Data) != nil || compact.Len() > maxDataBytes:
+			problems["data"] = "must be at most 4 KiB of JSON"
+		default:
+			st.Data = compact.Bytes()
+		}
+	}
+	if len(idempotencyKey) > maxIdempotencyKeyLen {
+		problems["Idempotency-Key"] = "must be at most 255 characters"
+	}
+	st.IdempotencyKey = idempotencyKey
+	return st, problems
+}
+
+// handleWorkerEvent stores a worker's step and broadcasts it. A finished
+// video is refused before anything else is looked at, so a worker learns at
+// once that it should stop.
+func (s *Server) handleWorkerEvent() http.Handler {
+	type response struct {
+		ID int64 `json:"id"`
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, err := videoID(r)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		v, err := s.Store.Video(r.Context(), id)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if v.Status.Terminal() && r.Header.Get("Idempotency-Key") == "" {
+			s.writeError(w, r, finishedError(v.Status))
+			return
+		}
+		var req workerEventRequest
+		if err := decode(w, r, &req); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		step, problems := req.step(r.Header.Get("Idempotency-Key"))
+		if len(problems) > 0 {
+			s.writeError(w, r, stephub.Invalid(problems))
+			return
+		}
+		ev, err := s.Jobs.Post(r.Context(), id, step)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusAccepted, response{ID: ev.ID})
+	})
+}
+
+// finishedError tells a worker why a video takes no more steps.
+func finishedError(status stephub.Status) error {
+	if status == stephub.StatusCancelled {
+		return stephub.ErrVideoCancelled
+	}
+	return stephub.ErrVideoFinished
+}

@@ -1,0 +1,108 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/stephub/stephub/jobs"
+)
+
+// devJWTSecret signs tokens when JWT_SECRET is unset, so that `make run` and
+// `stephub token` work together out of the box. serve warns about it.
+const devJWTSecret = "stephub-dev-secret-do-not-use-in-production"
+
+// config is every setting of serve; each flag falls back to its env var.
+type config struct {
+	Addr              string
+	DatabaseURL       string
+	JWTSecret         string
+	AllowedOrigins    []string
+	StepDelay         jobs.Delay
+	Pipeline          string
+	WorkerToken       string
+	AdminToken        string
+	NewUserCredits    int64
+	MaxStreamsPerUser int
+	Lease             time.Duration
+	MaxAttempts       int
+	LogLevel          string
+}
+
+// flagSet returns a FlagSet whose errors and help go to stderr.
+func flagSet(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("stephub "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs
+}
+
+// envOr returns the env var's value, or def when it is unset or empty.
+func envOr(getenv func(string) string, key, def string) string {
+	if v := getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+// databaseFlag and secretFlag are shared by serve, token and migrate.
+func databaseFlag(fs *flag.FlagSet, getenv func(string) string) *string {
+	return fs.String("database-url", envOr(getenv, "DATABASE_URL", "sqlite://./data/stephub.db"), "database: sqlite://PATH or postgres://… (env DATABASE_URL)")
+}
+
+func secretFlag(fs *flag.FlagSet, getenv func(string) string) *string {
+	return fs.String("jwt-secret", getenv("JWT_SECRET"), "HS256 secret of access tokens; a dev secret when empty (env JWT_SECRET)")
+}
+
+func parseServeFlags(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
+	fs := flagSet("serve", stderr)
+	var c config
+	fs.StringVar(&c.Addr, "addr", envOr(getenv, "ADDR", ":8000"), "listen address (env ADDR)")
+	dbURL := databaseFlag(fs, getenv)
+	secret := secretFlag(fs, getenv)
+	origins := fs.String("allowed-origins", envOr(getenv, "ALLOWED_ORIGINS", "http://localhost:3000,http://localhost:8000"), "comma-separated origins that may call the API from a browser (env ALLOWED_ORIGINS)")
+	delay := fs.String("step-delay", envOr(getenv, "STEP_DELAY", "2s-3s"), "mock pipeline pause between steps: a range A-B, one duration, or 0 (env STEP_DELAY)")
+	fs.StringVar(&c.Pipeline, "pipeline", envOr(getenv, "PIPELINE", "mock"), "mock (built-in 8 steps) or external (workers post the steps) (env PIPELINE)")
+	fs.StringVar(&c.WorkerToken, "worker-token", getenv("WORKER_TOKEN"), "bearer token of workers; empty shuts the worker routes (env WORKER_TOKEN)")
+	fs.StringVar(&c.AdminToken, "admin-token", getenv("ADMIN_TOKEN"), "bearer token of admins; empty shuts the admin routes (env ADMIN_TOKEN)")
+	credits := fs.String("new-user-credits", envOr(getenv, "NEW_USER_CREDITS", "1000"), "credits of a new user (env NEW_USER_CREDITS)")
+	streams := fs.String("max-streams-per-user", envOr(getenv, "MAX_STREAMS_PER_USER", "50"), "concurrent streams per user on this node; 0 = no cap (env MAX_STREAMS_PER_USER)")
+	lease := fs.String("lease", envOr(getenv, "LEASE", "30s"), "how long a claimed video may go without a worker post (env LEASE)")
+	attempts := fs.String("max-attempts", envOr(getenv, "MAX_ATTEMPTS", "3"), "claims per video before it fails (env MAX_ATTEMPTS)")
+	fs.StringVar(&c.LogLevel, "log-level", envOr(getenv, "LOG_LEVEL", "info"), "debug, info, warn or error (env LOG_LEVEL)")
+	if err := fs.Parse(args); err != nil {
+		return config{}, err
+	}
+	if fs.NArg() > 0 {
+		return config{}, fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
+	}
+
+	var err error
+	c.DatabaseURL, c.JWTSecret = *dbURL, *secret
+	for _, o := range strings.Split(*origins, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			c.AllowedOrigins = append(c.AllowedOrigins, o)
+		}
+	}
+	if c.StepDelay, err = jobs.ParseDelay(*delay); err != nil {
+		return config{}, fmt.Errorf("-step-delay: %w", err)
+	}
+	if c.Pipeline != "mock" && c.Pipeline != "external" {
+		return config{}, fmt.Errorf("-pipeline: %q is neither mock nor external", c.Pipeline)
+	}
+	if c.NewUserCredits, err = strconv.ParseInt(*credits, 10, 64); err != nil || c.NewUserCredits < 0 {
+		return config{}, fmt.Errorf("-new-user-credits: %q is not a non-negative integer", *credits)
+	}
+	if c.MaxStreamsPerUser, err = strconv.Atoi(*streams); err != nil || c.MaxStreamsPerUser < 0 {
+		return config{}, fmt.Errorf("-max-streams-per-user: %q is not a non-negative integer", *streams)
+	}
+	if c.Lease, err = time.ParseDuration(*lease); err != nil || c.Lease <= 0 {
+		return config{}, fmt.Errorf("-lease: %q is not a positive duration", *lease)
+	}
+	if c.MaxAttempts, err = strconv.Atoi(*attempts); err != nil || c.MaxAttempts < 1 {
+		return config{}, fmt.Errorf("-max-attempts: %q is not a positive integer", *attempts)
+	}
+	return c, nil
+}

@@ -1,0 +1,132 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stephub/stephub/api"
+	"github.com/stephub/stephub/auth"
+	"github.com/stephub/stephub/hub"
+	"github.com/stephub/stephub/jobs"
+	"github.com/stephub/stephub/metrics"
+	"github.com/stephub/stephub/storage"
+	"github.com/stephub/stephub/web"
+)
+
+// Server timeouts. There is no overall write timeout: streams run for as
+// long as their job, and the transport sets a deadline on each write instead.
+const (
+	readHeaderTimeout = 10 * time.Second
+	idleTimeout       = 2 * time.Minute
+	// shutdownTimeout bounds the wait for requests in flight at shutdown.
+	shutdownTimeout = 10 * time.Second
+)
+
+func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := parseServeFlags(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	logger, err := newLogger(stderr, cfg.LogLevel)
+	if err != nil {
+		return err
+	}
+	if cfg.JWTSecret == "" {
+		logger.Warn("JWT_SECRET is not set: using the development secret; set it before exposing this server")
+		cfg.JWTSecret = devJWTSecret
+	}
+	signer, err := auth.NewSigner(cfg.JWTSecret)
+	if err != nil {
+		return err
+	}
+
+	store, err := storage.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	if err := store.Migrate(ctx); err != nil {
+		return err
+	}
+
+	reg := prometheus.NewRegistry()
+	m := metrics.New(reg)
+	h := hub.New(hub.Options{History: store, Observer: m})
+	svc := jobs.New(jobs.Options{
+		Store:     store,
+		Publisher: h,
+		Observer:  m,
+		Logger:    logger,
+		Mock:      cfg.Pipeline == "mock",
+		StepDelay: cfg.StepDelay,
+	})
+	if err := svc.Start(ctx); err != nil {
+		return err
+	}
+	defer svc.Close()
+
+	handler := api.NewServer(api.Config{
+		AllowedOrigins:    cfg.AllowedOrigins,
+		NewUserCredits:    cfg.NewUserCredits,
+		WorkerToken:       cfg.WorkerToken,
+		AdminToken:        cfg.AdminToken,
+		MaxStreamsPerUser: cfg.MaxStreamsPerUser,
+	}, api.Deps{Logger: logger, Store: store, Jobs: svc, Hub: h, Signer: signer, Metrics: m, Static: web.Handler()})
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: readHeaderTimeout,
+		IdleTimeout:       idleTimeout,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	// Streams end only when the hub lets them go, so Shutdown closes it.
+	srv.RegisterOnShutdown(h.Close)
+	logger.Info("listening", "addr", ln.Addr().String(), "database", store.Dialect(), "pipeline", cfg.Pipeline, "version", version)
+
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	err = srv.Shutdown(shutdownCtx)
+	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	if err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	logger.Info("stopped")
+	return nil
+}
+
+// newLogger logs JSON, or text when stderr is a terminal.
+func newLogger(w io.Writer, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("-log-level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	if f, ok := w.(*os.File); ok {
+		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+			return slog.New(slog.NewTextHandler(w, opts)), nil
+		}
+	}
+	return slog.New(slog.NewJSONHandler(w, opts)), nil
+}

@@ -1,0 +1,291 @@
+// Package metrics exports stephub's Prometheus metrics: the names the
+// contract fixes, on a registry the caller owns, behind methods that take
+// basic types so that the packages reporting to it need not import
+// Prometheus.
+//
+// Every metric is registered, with its known label values at zero, by New
+// (and the HTTP metrics by Route, one route at a time),
+// so dashboards and alerts see each series from start-up rather than from
+// the first event that happens to touch it.
+package metrics
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// The label values the rest of stephub passes in. They are spelled out here
+// because New pre-creates a series for each of them.
+const (
+	TransportSSE       = "sse"
+	TransportWebSocket = "ws"
+
+	DropSlowConsumer = "slow_consumer"
+	DropShutdown     = "shutdown"
+	DropWriteError   = "write_error"
+
+	JobCompleted = "completed"
+	JobFailed    = "failed"
+	JobCancelled = "cancelled"
+)
+
+// maxStep is the highest step a job reports: 8 working steps plus the
+// terminal event. It is repeated here rather than imported because metrics
+// imports nothing of stephub's own.
+const maxStep = 9
+
+// otherStep is the step label of any step outside 1..maxStep. Steps can come
+// from external workers; folding the unexpected ones into one series keeps
+// the label bounded whatever a worker posts.
+const otherStep = "other"
+
+// transportSeries holds one transport's children, looked up once in New so
+// that the per-event paths neither allocate nor hash label values.
+type transportSeries struct {
+	active     prometheus.Gauge
+	duration   prometheus.Observer
+	reconnects prometheus.Counter
+	delivered  prometheus.Counter
+}
+
+// Metrics records what stephub does. Its methods are safe for concurrent use
+// and start no goroutines. A nil *Metrics records nothing, so tests and tools
+// that do not care about metrics can pass nil.
+type Metrics struct {
+	handler http.Handler
+
+	connectionsActive  *prometheus.GaugeVec
+	connectionDuration *prometheus.HistogramVec
+	reconnects         *prometheus.CounterVec
+	stepDuration       *prometheus.HistogramVec
+	eventsPublished    prometheus.Counter
+	eventsDelivered    *prometheus.CounterVec
+	drops              *prometheus.CounterVec
+	jobs               *prometheus.CounterVec
+	httpRequests       *prometheus.CounterVec
+	httpDuration       *prometheus.HistogramVec
+
+	// The maps and the array are written only in New and read afterwards,
+	// so concurrent reads need no lock.
+	transports map[string]transportSeries
+	steps      [maxStep + 1]prometheus.Observer // index 0 unused
+	dropsBy    map[string]prometheus.Counter
+	jobsBy     map[string]prometheus.Counter
+}
+
+// New registers every stephub metric, the Go runtime collector and the
+// process collector on reg, and returns the Metrics that feed them.
+//
+// It takes a *prometheus.Registry rather than a prometheus.Registerer because
+// Handler must serve exactly what New registered, so it needs the gatherer
+// of the same registry; a Registry is both. Never pass
+// prometheus.DefaultRegisterer's registry: a process-wide registry would
+// make two servers in one test binary collide.
+//
+// The HTTP metrics are the exception to "present from start-up": their
+// route label is only known when Route is called, and a metric
+// with no series is not exported at all. Wrapping every route while
+// building the router, before serving, makes them present from the first
+// scrape.
+//
+// New panics if reg already holds any of these metrics, as registering
+// twice is a programming error.
+func New(reg *prometheus.Registry) *Metrics {
+	m := &Metrics{
+		connectionsActive: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "stephub_connections_active",
+			Help: "Event streams open now, by transport.",
+		}, []string{"transport"}),
+		connectionDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "stephub_connection_duration_seconds",
+			Help: "How long event streams stayed open, by transport.",
+			// From a tab closed at once to one left open on a long job.
+			Buckets: []float64{0.1, 0.5, 1, 5, 15, 30, 60, 300, 900, 1800, 3600, 7200, 14400},
+		}, []string{"transport"}),
+		reconnects: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "stephub_reconnects_total",
+			Help: "Event streams opened with a Last-Event-ID, resuming an earlier one, by transport.",
+		}, []string{"transport"}),
+		stepDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "stephub_step_duration_seconds",
+			Help: "Time from a job's previous event to each step's event, by step.",
+			// Mock steps take 2–3 s; real ones from milliseconds
+			// (validation) to minutes (the model call).
+			Buckets: []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 30, 60, 120, 300, 600},
+		}, []string{"step"}),
+		eventsPublished: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "stephub_events_published_total",
+			Help: "Events stored and broadcast to subscribers.",
+		}),
+		eventsDelivered: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "stephub_events_delivered_total",
+			Help: "Events written to clients, by transport.",
+		}, []string{"transport"}),
+		drops: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "stephub_subscriber_drops_total",
+			Help: "Subscribers ended by the server, by reason.",
+		}, []string{"reason"}),
+		jobs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "stephub_jobs_total",
+			Help: "Jobs that reached a final status, by status.",
+		}, []string{"status"}),
+		httpRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "stephub_http_requests_total",
+			Help: "HTTP requests served, by route pattern and status code.",
+		}, []string{"route", "code"}),
+		httpDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "stephub_http_request_duration_seconds",
+			Help: "Time to serve HTTP requests, by route pattern and status code.",
+			// API calls take well under a second; streams last far
+			// longer, all land in +Inf, and are measured by
+			// stephub_connection_duration_seconds instead.
+			Buckets: []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10},
+		}, []string{"route", "code"}),
+	}
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		m.connectionsActive, m.connectionDuration, m.reconnects,
+		m.stepDuration, m.eventsPublished, m.eventsDelivered,
+		m.drops, m.jobs, m.httpRequests, m.httpDuration,
+	)
+
+	// Touching a child creates its series at zero; keeping it saves the
+	// label lookup on every later call.
+	m.transports = make(map[string]transportSeries, 2)
+	for _, t := range []string{TransportSSE, TransportWebSocket} {
+		m.transports[t] = m.newTransportSeries(t)
+	}
+	for step := 1; step <= maxStep; step++ {
+		m.steps[step] = m.stepDuration.WithLabelValues(strconv.Itoa(step))
+	}
+	m.dropsBy = make(map[string]prometheus.Counter, 3)
+	for _, r := range []string{DropSlowConsumer, DropShutdown, DropWriteError} {
+		m.dropsBy[r] = m.drops.WithLabelValues(r)
+	}
+	m.jobsBy = make(map[string]prometheus.Counter, 3)
+	for _, s := range []string{JobCompleted, JobFailed, JobCancelled} {
+		m.jobsBy[s] = m.jobs.WithLabelValues(s)
+	}
+
+	m.handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+		// Counts failed scrapes on the same registry, so a broken
+		// collector shows up in the next good scrape.
+		Registry: reg,
+	})
+	return m
+}
+
+func (m *Metrics) newTransportSeries(transport string) transportSeries {
+	return transportSeries{
+		active:     m.connectionsActive.WithLabelValues(transport),
+		duration:   m.connectionDuration.WithLabelValues(transport),
+		reconnects: m.reconnects.WithLabelValues(transport),
+		delivered:  m.eventsDelivered.WithLabelValues(transport),
+	}
+}
+
+// transport returns the children of a transport. A transport New does not
+// know still works, at the price of a label lookup per call; callers pass
+// the constants, so the set stays bounded.
+func (m *Metrics) transport(transport string) transportSeries {
+	if s, ok := m.transports[transport]; ok {
+		return s
+	}
+	return m.newTransportSeries(transport)
+}
+
+// Handler serves the registry given to New in the Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	if m == nil {
+		return http.NotFoundHandler()
+	}
+	return m.handler
+}
+
+// EventPublished counts one event stored and broadcast. It does not allocate.
+func (m *Metrics) EventPublished() {
+	if m == nil {
+		return
+	}
+	m.eventsPublished.Inc()
+}
+
+// Delivered counts n events written to a client over transport. It does not
+// allocate for the known transports.
+func (m *Metrics) Delivered(transport string, n int) {
+	if m == nil || n <= 0 {
+		return
+	}
+	m.transport(transport).delivered.Add(float64(n))
+}
+
+// SubscriberDropped counts a subscriber the server ended, for reason (one of
+// the Drop constants).
+func (m *Metrics) SubscriberDropped(reason string) {
+	if m == nil {
+		return
+	}
+	if c, ok := m.dropsBy[reason]; ok {
+		c.Inc()
+		return
+	}
+	m.drops.WithLabelValues(reason).Inc()
+}
+
+// StreamOpened counts a stream that starts over transport; resumed tells that
+// the client sent a Last-Event-ID, which makes it a reconnect. Every call
+// must be paired with one StreamClosed.
+func (m *Metrics) StreamOpened(transport string, resumed bool) {
+	if m == nil {
+		return
+	}
+	s := m.transport(transport)
+	s.active.Inc()
+	if resumed {
+		s.reconnects.Inc()
+	}
+}
+
+// StreamClosed records the end of a stream opened by StreamOpened, d after
+// it opened.
+func (m *Metrics) StreamClosed(transport string, d time.Duration) {
+	if m == nil {
+		return
+	}
+	s := m.transport(transport)
+	s.active.Dec()
+	s.duration.Observe(d.Seconds())
+}
+
+// StepDuration records that step took d: the time from the job's previous
+// event to this step's event. Steps outside 1..9 are recorded under the step
+// label "other".
+func (m *Metrics) StepDuration(step int, d time.Duration) {
+	if m == nil {
+		return
+	}
+	if step >= 1 && step <= maxStep {
+		m.steps[step].Observe(d.Seconds())
+		return
+	}
+	m.stepDuration.WithLabelValues(otherStep).Observe(d.Seconds())
+}
+
+// JobFinished counts a job that reached its final status (one of the Job
+// constants). Call it once per job, where the final status is stored.
+func (m *Metrics) JobFinished(status string) {
+	if m == nil {
+		return
+	}
+	if c, ok := m.jobsBy[status]; ok {
+		c.Inc()
+		return
+	}
+	m.jobs.WithLabelValues(status).Inc()
+}

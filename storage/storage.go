@@ -1,0 +1,239 @@
+// Package storage keeps stephub's users, videos and their events in SQL: the
+// embedded SQLite (modernc.org/sqlite) for one node, or PostgreSQL (lib/pq)
+// shared by many. Every change that touches more than one row runs in one
+// transaction, so credits, a video's state and its events never disagree.
+//
+// Queries are written once, with ? placeholders, and go through sqlx's Rebind;
+// the few places where the dialects differ are methods of Store (see
+// forUpdate).
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	_ "github.com/lib/pq" // registers the "postgres" driver
+	"github.com/stephub/stephub"
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+// The dialects a Store can speak, as Dialect reports them.
+const (
+	DialectSQLite   = "sqlite"
+	DialectPostgres = "postgres"
+)
+
+// sqliteBusyTimeout is how long a SQLite writer waits for the database's one
+// write lock before failing with SQLITE_BUSY. Writers hold it for a few
+// milliseconds, so only a stuck process makes anyone wait this long.
+const sqliteBusyTimeout = 10 * time.Second
+
+// Store is the database of stephub. It is safe for concurrent use by multiple
+// goroutines and processes: writers that touch the same rows serialize (on
+// SQLite through immediate transactions, on PostgreSQL through row locks),
+// so concurrent calls never lose an update nor spend the same credits twice.
+type Store struct {
+	db      *sqlx.DB
+	dialect string
+}
+
+// Open connects to the database named by rawURL and checks that it answers.
+//
+// sqlite://PATH[?PARAMS] opens the SQLite file PATH (sqlite:///var/lib/x.db is
+// absolute, sqlite://./data/x.db relative to the working directory), creating
+// its folder if needed. PARAMS are modernc.org/sqlite DSN parameters; extra
+// _pragma values are applied, but journal mode, foreign keys, the transaction
+// lock and the time format are fixed, because the Store's guarantees rely on
+// them. An in-memory database is refused: every pooled connection would see
+// a different, empty one.
+//
+// postgres:// and postgresql:// URLs open PostgreSQL through lib/pq.
+//
+// Open does not create the schema; call Migrate.
+func Open(ctx context.Context, rawURL string) (*Store, error) {
+	scheme, rest, ok := strings.Cut(rawURL, "://")
+	if !ok {
+		return nil, errors.New("open database: the url has no scheme: want sqlite://PATH or postgres://…")
+	}
+	var (
+		s   *Store
+		err error
+	)
+	switch strings.ToLower(scheme) {
+	case "sqlite":
+		s, err = openSQLite(rest)
+	case "postgres", "postgresql":
+		s, err = openPostgres(rawURL)
+	default:
+		// Only the scheme is echoed: the rest may hold a password.
+		return nil, fmt.Errorf("open database: unsupported scheme %q: want sqlite://PATH or postgres://…", scheme)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	if err := s.Ping(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	return s, nil
+}
+
+func openSQLite(rest string) (*Store, error) {
+	path, rawQuery, _ := strings.Cut(rest, "?")
+	if path == "" {
+		return nil, errors.New("sqlite url has no file path: want sqlite://PATH")
+	}
+	if path == ":memory:" || strings.HasPrefix(path, "file:") {
+		return nil, fmt.Errorf("sqlite path %q is not supported: use a plain file path (each pooled connection to an in-memory database sees its own empty database)", path)
+	}
+	params, err := url.ParseQuery(rawQuery)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite url parameters: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("create the database folder: %w", err)
+	}
+
+	// WAL lets readers run beside the one writer. Immediate transactions take
+	// the write lock at BEGIN rather than at the first write, so two writers
+	// queue in the busy handler instead of one failing with SQLITE_BUSY after
+	// both have read (the read-then-write shape of every transaction here).
+	// Times are written as "2006-01-02 15:04:05.999999999-07:00" text in UTC,
+	// which the driver parses back into time.Time for TIMESTAMP columns.
+	pragmas := params["_pragma"]
+	if !hasPragma(pragmas, "busy_timeout") {
+		pragmas = append(pragmas, fmt.Sprintf("busy_timeout(%d)", sqliteBusyTimeout.Milliseconds()))
+	}
+	pragmas = append(pragmas, "foreign_keys(1)", "journal_mode(WAL)")
+	params["_pragma"] = pragmas
+	params.Set("_txlock", "immediate")
+	params.Set("_time_format", "sqlite")
+	params.Set("_timezone", "UTC")
+
+	db, err := sql.Open("sqlite", path+"?"+params.Encode())
+	if err != nil {
+		return nil, err
+	}
+	// Readers share the file freely under WAL; writers queue on the write
+	// lock whatever the pool size, so a handful of connections is plenty.
+	// Idle connections are kept: each new one re-runs the pragmas.
+	db.SetMaxOpenConns(8)
+	db.SetMaxIdleConns(8)
+	// The driver registers as "sqlite", a name sqlx does not know; "sqlite3"
+	// gives it the ? bind type without touching sqlx's global registry.
+	return &Store{db: sqlx.NewDb(db, "sqlite3"), dialect: DialectSQLite}, nil
+}
+
+// hasPragma reports whether one of the _pragma values sets name.
+func hasPragma(pragmas []string, name string) bool {
+	for _, p := range pragmas {
+		p = strings.ToLower(strings.TrimSpace(p))
+		if strings.HasPrefix(p, name+"(") || strings.HasPrefix(p, name+"=") || strings.HasPrefix(p, name+" ") {
+			return true
+		}
+	}
+	return false
+}
+
+func openPostgres(rawURL string) (*Store, error) {
+	db, err := sql.Open("postgres", rawURL)
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(20)
+	db.SetMaxIdleConns(10)
+	// Lets a load balancer or a PostgreSQL failover move connections
+	// without the pool holding on to dead ones for long.
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	return &Store{db: sqlx.NewDb(db, "postgres"), dialect: DialectPostgres}, nil
+}
+
+// Close closes the database. Calls already running finish first.
+func (s *Store) Close() error {
+	return s.db.Close()
+}
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.db.PingContext(ctx); err != nil {
+		return fmt.Errorf("ping %s: %w", s.dialect, err)
+	}
+	return nil
+}
+
+// Dialect returns DialectSQLite or DialectPostgres.
+func (s *Store) Dialect() string {
+	return s.dialect
+}
+
+// forUpdate is what a SELECT that reads a row it will then change must end
+// with. PostgreSQL needs FOR UPDATE so that concurrent writers of the row
+// queue behind the first; SQLite has no row locks and no FOR UPDATE, and
+// needs none: its immediate transactions hold the whole database's write lock
+// from BEGIN.
+func (s *Store) forUpdate() string {
+	if s.dialect == DialectPostgres {
+		return " FOR UPDATE"
+	}
+	return ""
+}
+
+// inTx runs fn in a transaction, committed when fn returns nil and rolled
+// back otherwise.
+func (s *Store) inTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin transaction: %w", err)
+	}
+	// After a commit this is a no-op; after an error, the error that made
+	// us roll back is the one worth reporting.
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// get runs a ?-placeholder query on q and scans its one row into dest,
+// turning sql.ErrNoRows into stephub.ErrNotFound.
+func get(ctx context.Context, q sqlx.ExtContext, dest any, query string, args ...any) error {
+	err := sqlx.GetContext(ctx, q, dest, q.Rebind(query), args...)
+	if errors.Is(err, sql.ErrNoRows) {
+		return stephub.ErrNotFound
+	}
+	return err
+}
+
+// selectAll runs a ?-placeholder query on q and scans every row into dest, a
+// pointer to a slice.
+func selectAll(ctx context.Context, q sqlx.ExtContext, dest any, query string, args ...any) error {
+	return sqlx.SelectContext(ctx, q, dest, q.Rebind(query), args...)
+}
+
+// exec runs a ?-placeholder statement on q and returns how many rows it
+// changed.
+func exec(ctx context.Context, q sqlx.ExtContext, query string, args ...any) (int64, error) {
+	res, err := q.ExecContext(ctx, q.Rebind(query), args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+// now is the time the Store writes: UTC, cut to the microsecond that
+// PostgreSQL keeps, so a time reads back equal to what was written on both
+// databases.
+func now() time.Time {
+	return time.Now().UTC().Truncate(time.Microsecond)
+}

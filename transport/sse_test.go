@@ -1,0 +1,271 @@
+package transport_test
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stephub/stephub"
+	"github.com/stephub/stephub/hub"
+	"github.com/stephub/stephub/internal/testdb"
+	"github.com/stephub/stephub/storage"
+	"github.com/stephub/stephub/transport"
+)
+
+// fixture is a real store with one user and one video, a hub reading its
+// history, and an SSE endpoint for the video on a real listener.
+type fixture struct {
+	store   *storage.Store
+	hub     *hub.Hub
+	videoID int64
+	srv     *httptest.Server
+	ended   chan error // what each ServeSSE returned
+}
+
+func newFixture(t *testing.T, opts hub.Options, cfg transport.Config) *fixture {
+	t.Helper()
+	ctx := context.Background()
+	store, err := storage.Open(ctx, testdb.SQLite(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	if err := store.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.EnsureUser(ctx, "u", "", 1000); err != nil {
+		t.Fatal(err)
+	}
+	v, err := store.CreateVideo(ctx, "u", stephub.Video{Prompt: "a prompt here", Model: "sora-2", Cost: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.History = store
+	f := &fixture{store: store, hub: hub.New(opts), videoID: v.ID, ended: make(chan error, 16)}
+	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		after, _, err := transport.LastEventID(r)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		sub, err := f.hub.Subscribe(r.Context(), f.videoID, after)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		defer sub.Close()
+		f.ended <- transport.ServeSSE(w, r, sub, cfg)
+	}))
+	t.Cleanup(f.srv.Close)
+	t.Cleanup(f.hub.Close)
+	return f
+}
+
+// appendStep stores the next event with a message of the given size and
+// publishes it, as the jobs service does.
+func (f *fixture) appendStep(t *testing.T, step, size int, status stephub.Status) {
+	t.Helper()
+	a, err := f.store.AppendEvent(context.Background(), f.videoID, stephub.Step{
+		Step: step, Message: strings.Repeat("m", size), Progress: 0, Status: status,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.hub.Publish(&hub.Event{VideoID: f.videoID, Seq: a.Event.ID, Data: a.Payload, Terminal: status.Terminal()})
+}
+
+func (f *fixture) open(t *testing.T, lastEventID string) *http.Response {
+	t.Helper()
+	req, _ := http.NewRequest("GET", f.srv.URL, nil)
+	if lastEventID != "" {
+		req.Header.Set("Last-Event-ID", lastEventID)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
+// ids reads SSE frames until the stream ends or n ids have come, and returns
+// the ids.
+func ids(t *testing.T, r *bufio.Reader, n int) []int64 {
+	t.Helper()
+	var out []int64
+	for len(out) < n {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return out
+		}
+		if v, ok := strings.CutPrefix(line, "id: "); ok {
+			id, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// TestSSEFrames compares the bytes of a whole stream with a golden file:
+// headers, the retry hint, id and data lines, a heartbeat, and the end of
+// the stream after the terminal event.
+func TestSSEFrames(t *testing.T) {
+	f := newFixture(t, hub.Options{}, transport.Config{PingInterval: 50 * time.Millisecond})
+	resp := f.open(t, "")
+	for k, want := range map[string]string{
+		"Content-Type":      "text/event-stream",
+		"Cache-Control":     "no-cache",
+		"X-Accel-Buffering": "no",
+	} {
+		if got := resp.Header.Get(k); got != want {
+			t.Errorf("%s = %q; want %q", k, got, want)
+		}
+	}
+	r := bufio.NewReader(resp.Body)
+	var got strings.Builder
+	readFrame := func() {
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				t.Fatalf("reading: %v (so far %q)", err, got.String())
+			}
+			got.WriteString(line)
+			if line == "\n" {
+				return
+			}
+		}
+	}
+	readFrame() // retry
+	f.hub.Publish(&hub.Event{VideoID: f.videoID, Seq: 1, Data: []byte(`{"id":1,"step":1,"message":"🔍 one"}`)})
+	readFrame()
+	readFrame() // a heartbeat while nothing happens
+	f.hub.Publish(&hub.Event{VideoID: f.videoID, Seq: 2, Data: []byte(`{"id":2,"status":"completed"}`), Terminal: true})
+	readFrame()
+	if rest, err := io.ReadAll(r); err != nil || len(rest) != 0 {
+		t.Errorf("after the terminal event: %q, %v; want the stream closed", rest, err)
+	}
+	if err := <-f.ended; err != nil {
+		t.Errorf("ServeSSE = %v; want nil after the terminal event", err)
+	}
+
+	golden := "testdata/stream.golden"
+	if os.Getenv("UPDATE_GOLDEN") != "" {
+		os.WriteFile(golden, []byte(got.String()), 0o644)
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.String() != string(want) {
+		t.Errorf("stream =\n%s\nwant\n%s", got.String(), want)
+	}
+}
+
+// TestSlowConsumerDoesNotDelayOthers opens a reader that stops reading and
+// one that keeps up. The stalled one is dropped once its buffer fills, while
+// the other receives everything; the stalled one then resumes by
+// Last-Event-ID and misses nothing.
+func TestSlowConsumerDoesNotDelayOthers(t *testing.T) {
+	obs := &dropCounter{}
+	f := newFixture(t, hub.Options{Buffer: 8, Observer: obs}, transport.Config{WriteTimeout: 500 * time.Millisecond})
+	stalled := f.open(t, "")
+	fast := f.open(t, "")
+	fastIDs := make(chan []int64, 1)
+	go func() { fastIDs <- ids(t, bufio.NewReader(fast.Body), 1<<30) }()
+
+	// Enough bytes to fill the stalled reader's socket buffers and then its
+	// hub buffer: 300 events of 64 KiB.
+	const events = 300
+	for i := 1; i <= events; i++ {
+		status := stephub.StatusProcessing
+		if i == events {
+			status = stephub.StatusCompleted
+		}
+		f.appendStep(t, 1, 64<<10, status)
+	}
+	select {
+	case got := <-fastIDs:
+		if len(got) != events || got[0] != 1 || got[events-1] != events {
+			t.Fatalf("fast reader got %d ids; want 1..%d", len(got), events)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("fast reader did not finish within 30s: the stalled one held it up")
+	}
+
+	// The hub dropped the stalled reader. Its writer, blocked on the full
+	// socket, learns it when the write deadline passes, or at its next
+	// receive if the write went through.
+	var slowErr error
+	for range 2 {
+		if err := <-f.ended; err != nil {
+			slowErr = err
+		}
+	}
+	var netErr net.Error
+	if !errors.Is(slowErr, hub.ErrSlowConsumer) && !(errors.As(slowErr, &netErr) && netErr.Timeout()) {
+		t.Errorf("stalled stream ended with %v; want ErrSlowConsumer or a write timeout", slowErr)
+	}
+	if n := obs.n.Load(); n != 1 {
+		t.Errorf("%d drops counted; want 1", n)
+	}
+
+	// It reads what reached it, then resumes from there.
+	seen := ids(t, bufio.NewReader(stalled.Body), 1<<30)
+	if len(seen) == events {
+		t.Fatalf("the stalled reader got everything at once; the test did not stall it")
+	}
+	for i, id := range seen {
+		if id != int64(i+1) {
+			t.Fatalf("stalled reader got id %d at %d; want %d", id, i, i+1)
+		}
+	}
+	resumed := f.open(t, fmt.Sprint(len(seen)))
+	rest := ids(t, bufio.NewReader(resumed.Body), 1<<30)
+	if got := append(seen, rest...); len(got) != events || got[events-1] != events {
+		t.Errorf("after resuming: %d ids ending %d; want 1..%d", len(got), got[len(got)-1], events)
+	}
+}
+
+type dropCounter struct{ n atomic.Int64 }
+
+func (d *dropCounter) SubscriberDropped(string) { d.n.Add(1) }
+
+func TestLastEventID(t *testing.T) {
+	for _, tc := range []struct {
+		header, query string
+		id            int64
+		ok, bad       bool
+	}{
+		{"", "", 0, false, false},
+		{"7", "", 7, true, false},
+		{"", "5", 5, true, false},
+		{"7", "5", 7, true, false}, // the header wins
+		{"0", "", 0, true, false},
+		{"x", "5", 0, true, true},
+		{"-1", "", 0, true, true},
+		{"", "1.5", 0, true, true},
+	} {
+		r := httptest.NewRequest("GET", "/s?last_event_id="+tc.query, nil)
+		if tc.header != "" {
+			r.Header.Set("Last-Event-ID", tc.header)
+		}
+		id, ok, err := transport.LastEventID(r)
+		if id != tc.id || ok != tc.ok || (err != nil) != tc.bad {
+			t.Errorf("header %q, query %q: got %d, %v, %v; want %d, %v, bad=%v", tc.header, tc.query, id, ok, err, tc.id, tc.ok, tc.bad)
+		}
+	}
+}

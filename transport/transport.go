@@ -1,0 +1,148 @@
+// Package transport writes a hub subscription to a client: the wire formats
+// of Server-Sent Events and WebSocket, heartbeats and write deadlines. It
+// knows nothing of users, videos or storage.
+package transport
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/stephub/stephub/hub"
+)
+
+// Defaults of Config's zero fields.
+const (
+	DefaultPingInterval = 15 * time.Second
+	DefaultWriteTimeout = 10 * time.Second
+	// maxBatch bounds how many queued events go out in one write.
+	maxBatch = 64
+)
+
+// Observer counts deliveries; metrics implements it.
+type Observer interface {
+	Delivered(transport string, n int)
+}
+
+// Config tunes a stream. The zero value is ready to use.
+type Config struct {
+	// PingInterval is how often an idle stream sends a heartbeat.
+	PingInterval time.Duration
+	// WriteTimeout bounds each write, so that a peer that stopped reading is
+	// noticed and let go.
+	WriteTimeout time.Duration
+	// Observer, if set, counts delivered events.
+	Observer Observer
+}
+
+func (c Config) pingInterval() time.Duration {
+	if c.PingInterval > 0 {
+		return c.PingInterval
+	}
+	return DefaultPingInterval
+}
+
+func (c Config) writeTimeout() time.Duration {
+	if c.WriteTimeout > 0 {
+		return c.WriteTimeout
+	}
+	return DefaultWriteTimeout
+}
+
+// ErrBadLastEventID is returned by LastEventID for a value that is not a
+// non-negative integer.
+var ErrBadLastEventID = errors.New("transport: Last-Event-ID is not a non-negative integer")
+
+// LastEventID returns where a client resumes: the Last-Event-ID header, or
+// else the last_event_id query parameter. A reconnecting EventSource sends the
+// header while its URL keeps the query it first had, so the header wins. ok is
+// false when the client sent neither.
+func LastEventID(r *http.Request) (id int64, ok bool, err error) {
+	v := r.Header.Get("Last-Event-ID")
+	if v == "" {
+		v = r.URL.Query().Get("last_event_id")
+	}
+	if v == "" {
+		return 0, false, nil
+	}
+	id, err = strconv.ParseInt(v, 10, 64)
+	if err != nil || id < 0 {
+		return 0, true, ErrBadLastEventID
+	}
+	return id, true, nil
+}
+
+// sink is one connection's wire format.
+type sink interface {
+	// send writes events, in order, and pushes them to the peer.
+	send(events []*hub.Event) error
+	// ping writes a heartbeat.
+	ping() error
+}
+
+// pump sends the subscription's backlog, then its live events as they come,
+// in batches, with heartbeats in between. It returns nil after the terminal
+// event, ctx.Err() when the client goes away, and the hub's reason when the
+// hub ends the subscription.
+func pump(ctx context.Context, sub *hub.Subscription, s sink, cfg Config, name string) error {
+	deliver := func(batch []*hub.Event) (done bool, err error) {
+		if len(batch) == 0 {
+			return false, nil
+		}
+		if err := s.send(batch); err != nil {
+			return true, err
+		}
+		if cfg.Observer != nil {
+			cfg.Observer.Delivered(name, len(batch))
+		}
+		return batch[len(batch)-1].Terminal, nil
+	}
+	if done, err := deliver(sub.Backlog()); done || err != nil {
+		return err
+	}
+
+	ping := time.NewTicker(cfg.pingInterval())
+	defer ping.Stop()
+	batch := make([]*hub.Event, 0, maxBatch)
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-ping.C:
+			if err := s.ping(); err != nil {
+				return err
+			}
+		case e, ok := <-sub.C():
+			if !ok {
+				return sub.Err()
+			}
+			var err error
+			if batch, err = collect(ctx, sub, batch[:0], e); err != nil {
+				return err
+			}
+			if done, err := deliver(batch); done || err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// collect accepts e and the events already queued behind it, up to maxBatch,
+// so that a burst goes out in one write.
+func collect(ctx context.Context, sub *hub.Subscription, dst []*hub.Event, e *hub.Event) ([]*hub.Event, error) {
+	dst, err := sub.Accept(ctx, dst, e)
+	for err == nil && len(dst) < maxBatch {
+		select {
+		case e, ok := <-sub.C():
+			if !ok {
+				return dst, nil // pump's next receive reports why
+			}
+			dst, err = sub.Accept(ctx, dst, e)
+		default:
+			return dst, nil
+		}
+	}
+	return dst, err
+}
