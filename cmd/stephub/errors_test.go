@@ -73,7 +73,7 @@ func TestErrorCases(t *testing.T) {
 		{"get without token", "GET", path(pending.ID, ""), "", "", nil, 401, "unauthorized"},
 		{"cancel without token", "POST", path(pending.ID, "/cancel"), "", "", nil, 401, "unauthorized"},
 		{"stream without token", "GET", path(pending.ID, "/stream"), "", "", nil, 401, "unauthorized"},
-		{"stream with forged ?token", "GET", path(pending.ID, "/stream?token=" + forged), "", "", nil, 401, "unauthorized"},
+		{"stream with forged ?token", "GET", path(pending.ID, "/stream?token="+forged), "", "", nil, 401, "unauthorized"},
 		{"worker route without token", "POST", path(pending.ID, "/events"), "", step(""), nil, 401, "unauthorized"},
 		{"worker route with a user token", "POST", path(pending.ID, "/events"), alice, step(""), nil, 401, "unauthorized"},
 		{"admin route with a user token", "PUT", "/api/v1/admin/users/x", alice, `{"credits": 5}`, nil, 401, "unauthorized"},
