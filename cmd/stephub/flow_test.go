@@ -3,8 +3,10 @@ package main
 import (
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stephub/stephub/internal/testdb"
 )
@@ -156,5 +158,91 @@ func TestThreeSubscribers(t *testing.T) {
 		checkComplete(t, "from the start", firstSeen)
 		checkComplete(t, "joined halfway", joinerSeen)
 		checkComplete(t, "dropped and reconnected", dropperSeen)
+	})
+}
+
+// TestCancelMidJob cancels a running job: the stream ends with a cancelled
+// event at the step reached, no step follows, and the credits come back.
+func TestCancelMidJob(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, url string) {
+		s := startServer(t, url, map[string]string{"STEP_DELAY": "100ms"})
+		token := userToken(t, "canceller")
+		v := generate(t, s, token)
+		st := openStream(t, s, token, v.ID, "")
+		var seen []event
+		for len(seen) < 2 {
+			_, ev, err := st.next(t)
+			if err != nil {
+				t.Fatal(err)
+			}
+			seen = append(seen, ev)
+		}
+		resp, body := call(t, "POST", fmt.Sprintf("%s/api/v1/videos/%d/cancel", s.URL, v.ID), token, nil, nil)
+		if got := decodeJSON[video](t, body); resp.StatusCode != http.StatusOK || got.Status != "cancelled" {
+			t.Fatalf("cancel: %d %s; want 200 and status cancelled", resp.StatusCode, body)
+		}
+		seen = append(seen, st.readAll(t)...)
+		last := seen[len(seen)-1]
+		for i, ev := range seen {
+			if ev.ID != int64(i+1) {
+				t.Errorf("event %d has id %d; want %d", i, ev.ID, i+1)
+			}
+		}
+		if last.Status != "cancelled" || last.Step != seen[len(seen)-2].Step || last.Progress != seen[len(seen)-2].Progress {
+			t.Errorf("last event %+v; want cancelled at the step and progress before it (%+v)", last, seen[len(seen)-2])
+		}
+		if got := credits(t, s, token); got != 1000 {
+			t.Errorf("credits = %d; want 1000: the 100 come back", got)
+		}
+		// The mock job was stopped: nothing is added later.
+		time.Sleep(300 * time.Millisecond)
+		resp, body = call(t, "GET", fmt.Sprintf("%s/api/v1/videos/%d/stream?token=%s", s.URL, v.ID, token), "", nil,
+			map[string]string{"Last-Event-ID": fmt.Sprint(last.ID)})
+		if resp.StatusCode != http.StatusNoContent {
+			t.Errorf("stream after the cancel: %d %s; want 204", resp.StatusCode, body)
+		}
+	})
+}
+
+// TestWorkerEvents posts a job's steps as an external worker would: data
+// passes through unchanged, a retried post with the same Idempotency-Key is
+// stored once, and a failed job gives its credits back.
+func TestWorkerEvents(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, url string) {
+		s := startServer(t, url, map[string]string{"PIPELINE": "external"})
+		token := userToken(t, "worked")
+		v := generate(t, s, token)
+		post := func(body string, key string) (int, string) {
+			resp, data := call(t, "POST", fmt.Sprintf("%s/api/v1/videos/%d/events", s.URL, v.ID), testWorkerToken, body,
+				map[string]string{"Idempotency-Key": key})
+			return resp.StatusCode, string(data)
+		}
+		for _, tc := range []struct {
+			body, key, want string
+		}{
+			{`{"step": 1, "message": "🔍 checking", "progress": 5, "data": {"frames": 0, "thumb": "https://x/t.png"}}`, "a", `{"id":1}`},
+			{`{"step": 1, "message": "🔍 still checking", "progress": 9}`, "b", `{"id":2}`},
+			{`{"step": 1, "message": "🔍 still checking", "progress": 9}`, "b", `{"id":2}`}, // a retry
+			{`{"step": 3, "message": "💥", "progress": 30, "status": "failed", "error": "the model refused"}`, "c", `{"id":3}`},
+		} {
+			if code, body := post(tc.body, tc.key); code != http.StatusAccepted || strings.TrimSpace(body) != tc.want {
+				t.Errorf("post %s: %d %s; want 202 %s", tc.body, code, body, tc.want)
+			}
+		}
+		events := openStream(t, s, token, v.ID, "").readAll(t)
+		if len(events) != 3 || events[2].Status != "failed" {
+			t.Fatalf("stream = %+v; want 3 events, the last failed", events)
+		}
+		resp, body := call(t, "GET", fmt.Sprintf("%s/api/v1/videos/%d/stream?token=%s", s.URL, v.ID, token), "", nil, nil)
+		if resp.StatusCode != 200 || !strings.Contains(string(body), `"data":{"frames":0,"thumb":"https://x/t.png"}`) ||
+			!strings.Contains(string(body), `"status":"failed"`) || !strings.Contains(string(body), `"error":"the model refused"`) {
+			t.Errorf("stream = %s; want the data object unchanged and the failure with its error", body)
+		}
+		if got := credits(t, s, token); got != 1000 {
+			t.Errorf("credits = %d; want 1000 after the failure", got)
+		}
+		if code, body := post(`{"step": 4, "message": "late", "progress": 40}`, "d"); code != http.StatusConflict || !strings.Contains(body, "video_finished") {
+			t.Errorf("post after the failure: %d %s; want 409 video_finished", code, body)
+		}
 	})
 }
