@@ -21,6 +21,8 @@ var statusOf = map[string]int{
 	stephub.CodeInsufficientCredits:  http.StatusPaymentRequired,
 	stephub.CodeNotFound:             http.StatusNotFound,
 	codeMethodNotAllowed:             http.StatusMethodNotAllowed,
+	codeNotWebSocket:                 http.StatusBadRequest,
+	codeBadOrigin:                    http.StatusForbidden,
 	stephub.CodeVideoFinished:        http.StatusConflict,
 	stephub.CodeVideoCancelled:       http.StatusConflict,
 	stephub.CodeTooManyStreams:       http.StatusTooManyRequests,

@@ -1,8 +1,10 @@
 package api
 
 import (
+	"bufio"
 	"context"
 	"log/slog"
+	"net"
 	"net/http"
 	"slices"
 	"strconv"
@@ -65,6 +67,16 @@ func (rec *statusRecorder) Write(b []byte) (int, error) {
 }
 
 func (rec *statusRecorder) Unwrap() http.ResponseWriter { return rec.ResponseWriter }
+
+// Hijack hands the connection to a WebSocket upgrader, which asks for an
+// http.Hijacker directly rather than through http.ResponseController.
+func (rec *statusRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, rw, err := http.NewResponseController(rec.ResponseWriter).Hijack()
+	if err == nil && rec.status == 0 {
+		rec.status = http.StatusSwitchingProtocols
+	}
+	return conn, rw, err
+}
 
 // corsHeaders are what browsers may send across origins: the token, JSON
 // bodies, SSE resumption and idempotent retries.

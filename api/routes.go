@@ -1,6 +1,10 @@
 package api
 
-import "net/http"
+import (
+	"net/http"
+
+	"github.com/stephub/stephub/transport"
+)
 
 // addRoutes is the whole HTTP surface on one screen.
 func (s *Server) addRoutes(rt *router) {
@@ -8,7 +12,8 @@ func (s *Server) addRoutes(rt *router) {
 	rt.handle(http.MethodGet, "/api/v1/videos", s.requireUser(s.handleListVideos()))
 	rt.handle(http.MethodGet, "/api/v1/videos/:id", s.requireUser(s.handleGetVideo()))
 	rt.handle(http.MethodPost, "/api/v1/videos/:id/cancel", s.requireUser(s.handleCancel()))
-	rt.handle(http.MethodGet, "/api/v1/videos/:id/stream", s.requireUser(s.handleStream()))
+	rt.handle(http.MethodGet, "/api/v1/videos/:id/stream", s.requireUser(s.handleStream(transport.SSE)))
+	rt.handle(http.MethodGet, "/api/v1/videos/:id/ws", s.requireUser(s.handleStream(transport.WebSocket)))
 	rt.handle(http.MethodPost, "/api/v1/videos/:id/events", s.requireWorker(s.handleWorkerEvent()))
 	rt.handle(http.MethodGet, "/api/v1/users/me", s.requireUser(s.handleMe()))
 	rt.handle(http.MethodPut, "/api/v1/admin/users/:id", s.requireAdmin(s.handleAdminPutUser()))

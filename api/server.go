@@ -7,6 +7,7 @@ package api
 import (
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/stephub/stephub"
@@ -49,16 +50,19 @@ type Deps struct {
 // Server handles the API's requests. It is safe for concurrent use.
 type Server struct {
 	Deps
-	cfg     Config
-	users   *knownUsers
-	streams *streamCounter
-	handler http.Handler
+	cfg      Config
+	users    *knownUsers
+	streams  *streamCounter
+	streamer *transport.Streamer
+	hijacked sync.WaitGroup // WebSocket streams in progress
+	handler  http.Handler
 }
 
 // NewServer returns the API as one handler.
 func NewServer(cfg Config, deps Deps) *Server {
 	s := &Server{Deps: deps, cfg: cfg, users: newKnownUsers(), streams: newStreamCounter(cfg.MaxStreamsPerUser)}
 	s.cfg.Stream.Observer = deps.Metrics
+	s.streamer = transport.New(s.cfg.Stream)
 	rt := newRouter(s.observe,
 		s.observe("unmatched", errorHandler(s, stephub.ErrNotFound)),
 		s.observe("unmatched", errorHandler(s, errMethodNotAllowed)))

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/url"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/stephub/stephub"
@@ -11,21 +14,44 @@ import (
 	"github.com/stephub/stephub/transport"
 )
 
-var errBadLastEventID = &stephub.Error{Code: stephub.CodeBadLastEventID, Message: "Last-Event-ID must be a non-negative integer no greater than the video's last event id"}
+var (
+	errBadLastEventID = &stephub.Error{Code: stephub.CodeBadLastEventID, Message: "Last-Event-ID must be a non-negative integer no greater than the video's last event id"}
+	errNotWebSocket   = &stephub.Error{Code: codeNotWebSocket, Message: "this route speaks WebSocket: send an Upgrade request"}
+	errBadOrigin      = &stephub.Error{Code: codeBadOrigin, Message: "WebSocket connections are not allowed from this origin"}
+)
 
-func (s *Server) handleStream() http.Handler {
+const (
+	codeNotWebSocket = "not_websocket"
+	codeBadOrigin    = "origin_not_allowed"
+)
+
+// handleStream serves a video's events over one transport, SSE or
+// WebSocket. Everything before the first byte of the stream is the same for
+// both: the resume point, the video, the per-user cap, the subscription.
+func (s *Server) handleStream(name string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		after, resumed, err := transport.LastEventID(r)
 		if err != nil {
 			s.writeError(w, r, errBadLastEventID)
 			return
 		}
+		if name == transport.WebSocket {
+			if !transport.IsWebSocketUpgrade(r) {
+				s.writeError(w, r, errNotWebSocket)
+				return
+			}
+			if !s.originAllowed(r) {
+				s.writeError(w, r, errBadOrigin)
+				return
+			}
+		}
 		id, err := videoID(r)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}
-		v, err := s.Store.UserVideo(r.Context(), userOf(r), id)
+		user := userOf(r)
+		v, err := s.Store.UserVideo(r.Context(), user, id)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
@@ -34,33 +60,75 @@ func (s *Server) handleStream() http.Handler {
 			s.writeError(w, r, errBadLastEventID)
 			return
 		}
-		if v.Status.Terminal() && after == v.LastSeq {
+		finished := v.Status.Terminal() && after == v.LastSeq
+		if finished && name == transport.SSE {
 			// Nothing is left to send: 204 tells EventSource to stop.
 			w.WriteHeader(http.StatusNoContent)
 			return
 		}
-		release, err := s.streams.acquire(userOf(r))
+		release, err := s.streams.acquire(user)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}
 		defer release()
-		sub, err := s.Hub.Subscribe(r.Context(), id, after)
-		if err != nil {
-			if errors.Is(err, hub.ErrClosed) {
-				err = stephub.ErrUnavailable
+		var sub *hub.Subscription // nil: nothing left to send
+		if !finished {
+			if sub, err = s.Hub.Subscribe(r.Context(), id, after); err != nil {
+				if errors.Is(err, hub.ErrClosed) {
+					err = stephub.ErrUnavailable
+				}
+				s.writeError(w, r, err)
+				return
 			}
-			s.writeError(w, r, err)
-			return
+			defer sub.Close()
 		}
-		defer sub.Close()
 
-		s.Metrics.StreamOpened(transport.SSE, resumed)
+		s.Metrics.StreamOpened(name, resumed)
 		start := time.Now()
-		err = transport.ServeSSE(w, r, sub, s.cfg.Stream)
-		s.Metrics.StreamClosed(transport.SSE, time.Since(start))
-		s.logStreamEnd(r, transport.SSE, id, start, err)
+		if name == transport.SSE {
+			err = s.streamer.SSE(w, r, sub)
+		} else {
+			// http.Server.Shutdown does not wait for hijacked
+			// connections; Wait does.
+			s.hijacked.Add(1)
+			err = s.streamer.WebSocket(w, r, sub, func(ctx context.Context) {
+				if _, err := s.Jobs.Cancel(ctx, user, id); err != nil {
+					s.Logger.Info("cancel over WebSocket refused", "video_id", id, "err", err)
+				}
+			})
+			s.hijacked.Done()
+		}
+		s.Metrics.StreamClosed(name, time.Since(start))
+		s.logStreamEnd(r, name, id, start, err)
 	})
+}
+
+// originAllowed reports whether a WebSocket may be opened from the request's
+// Origin: none (not a browser), the server's own, or an allowed one.
+func (s *Server) originAllowed(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" || slices.Contains(s.cfg.AllowedOrigins, origin) {
+		return true
+	}
+	u, err := url.Parse(origin)
+	return err == nil && strings.EqualFold(u.Host, r.Host)
+}
+
+// Wait blocks until every WebSocket stream has ended, or ctx ends. Call it
+// after http.Server.Shutdown, which does not track hijacked connections.
+func (s *Server) Wait(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		s.hijacked.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // logStreamEnd logs one line per stream: how long it ran and why it ended.

@@ -14,12 +14,13 @@ const SSE = "sse"
 // sseRetry tells EventSource how long to wait before reconnecting.
 const sseRetry = "retry: 3000\n\n"
 
-// ServeSSE streams the subscription as Server-Sent Events: a retry hint, then
+// SSE streams the subscription as Server-Sent Events: a retry hint, then
 // every event as "id:" and "data:" lines, with a comment line as heartbeat.
 // It returns after the terminal event (nil), when the request's context ends,
 // or when the hub ends the subscription; returning ends the response, and a
 // browser then reconnects with Last-Event-ID and misses nothing.
-func ServeSSE(w http.ResponseWriter, r *http.Request, sub *hub.Subscription, cfg Config) error {
+func (st *Streamer) SSE(w http.ResponseWriter, r *http.Request, sub *hub.Subscription) error {
+	cfg := st.cfg
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")

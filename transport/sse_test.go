@@ -24,13 +24,14 @@ import (
 )
 
 // fixture is a real store with one user and one video, a hub reading its
-// history, and an SSE endpoint for the video on a real listener.
+// history, and an endpoint streaming the video on a real listener: over
+// WebSocket to upgrade requests, over SSE to the others.
 type fixture struct {
 	store   *storage.Store
 	hub     *hub.Hub
 	videoID int64
 	srv     *httptest.Server
-	ended   chan error // what each ServeSSE returned
+	ended   chan error // what each stream returned
 }
 
 func newFixture(t *testing.T, opts hub.Options, cfg transport.Config) *fixture {
@@ -52,6 +53,7 @@ func newFixture(t *testing.T, opts hub.Options, cfg transport.Config) *fixture {
 		t.Fatal(err)
 	}
 	opts.History = store
+	streamer := transport.New(cfg)
 	f := &fixture{store: store, hub: hub.New(opts), videoID: v.ID, ended: make(chan error, 16)}
 	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		after, _, err := transport.LastEventID(r)
@@ -65,7 +67,11 @@ func newFixture(t *testing.T, opts hub.Options, cfg transport.Config) *fixture {
 			return
 		}
 		defer sub.Close()
-		f.ended <- transport.ServeSSE(w, r, sub, cfg)
+		if transport.IsWebSocketUpgrade(r) {
+			f.ended <- streamer.WebSocket(w, r, sub, nil)
+			return
+		}
+		f.ended <- streamer.SSE(w, r, sub)
 	}))
 	t.Cleanup(f.srv.Close)
 	t.Cleanup(f.hub.Close)
@@ -159,7 +165,7 @@ func TestSSEFrames(t *testing.T) {
 		t.Errorf("after the terminal event: %q, %v; want the stream closed", rest, err)
 	}
 	if err := <-f.ended; err != nil {
-		t.Errorf("ServeSSE = %v; want nil after the terminal event", err)
+		t.Errorf("SSE = %v; want nil after the terminal event", err)
 	}
 
 	golden := "testdata/stream.golden"

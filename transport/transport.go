@@ -8,8 +8,10 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/stephub/stephub/hub"
 )
 
@@ -49,6 +51,27 @@ func (c Config) writeTimeout() time.Duration {
 		return c.WriteTimeout
 	}
 	return DefaultWriteTimeout
+}
+
+// Streamer writes subscriptions to clients over SSE and WebSocket. It is
+// safe for concurrent use.
+type Streamer struct {
+	cfg      Config
+	upgrader websocket.Upgrader
+}
+
+// New returns a Streamer with cfg.
+func New(cfg Config) *Streamer {
+	return &Streamer{cfg: cfg, upgrader: websocket.Upgrader{
+		ReadBufferSize:  1024,
+		WriteBufferSize: 4096,
+		// Shared between writes, so that an idle connection holds no
+		// write buffer.
+		WriteBufferPool: &sync.Pool{},
+		// The caller checks the Origin before upgrading, against the
+		// service's own list.
+		CheckOrigin: func(*http.Request) bool { return true },
+	}}
 }
 
 // ErrBadLastEventID is returned by LastEventID for a value that is not a

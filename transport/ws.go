@@ -1,0 +1,123 @@
+package transport
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/stephub/stephub/hub"
+)
+
+// WebSocket is the transport label of WebSocket streams.
+const WebSocket = "ws"
+
+// Limits of a WebSocket peer.
+const (
+	// maxClientMessage bounds what a client may send; it only ever sends
+	// small commands.
+	maxClientMessage = 4 << 10
+	// closeWait bounds the wait for the close frame to go out.
+	closeWait = time.Second
+)
+
+// IsWebSocketUpgrade reports whether r asks for a WebSocket.
+func IsWebSocketUpgrade(r *http.Request) bool { return websocket.IsWebSocketUpgrade(r) }
+
+// clientMessage is what a client may send.
+type clientMessage struct {
+	Type string `json:"type"`
+}
+
+// WebSocket upgrades the request and streams the subscription as text
+// frames, one event JSON each. It pings the peer every PingInterval and
+// drops it when a pong does not come back in time. The connection closes
+// with 1000 after the terminal event, 1001 when the server shuts down, and
+// 1013 (try again later) when the peer reads too slowly, so that it
+// reconnects with last_event_id. A nil sub means nothing is left to send:
+// the connection closes with 1000 at once. onCancel runs when the client
+// sends {"type": "cancel"}.
+//
+// It returns when the connection is closed; it starts one goroutine, the
+// reader, and waits for it.
+func (st *Streamer) WebSocket(w http.ResponseWriter, r *http.Request, sub *hub.Subscription, onCancel func(context.Context)) error {
+	cfg := st.cfg
+	conn, err := st.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return err // Upgrade has answered the client
+	}
+	defer conn.Close()
+	if sub == nil {
+		return closeWith(conn, websocket.CloseNormalClosure, "")
+	}
+
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	pongWait := 2 * cfg.pingInterval()
+	var reader sync.WaitGroup
+	reader.Add(1)
+	go func() {
+		defer reader.Done()
+		defer cancel() // a dead or departed peer ends the writer too
+		readClient(ctx, conn, pongWait, onCancel)
+	}()
+
+	s := &wsSink{conn: conn, timeout: cfg.writeTimeout()}
+	err = pump(ctx, sub, s, cfg, WebSocket)
+	switch {
+	case err == nil:
+		err = closeWith(conn, websocket.CloseNormalClosure, "")
+	case errors.Is(err, hub.ErrClosed):
+		closeWith(conn, websocket.CloseGoingAway, "server shutting down")
+	case errors.Is(err, hub.ErrSlowConsumer):
+		closeWith(conn, websocket.CloseTryAgainLater, "too slow; reconnect with last_event_id")
+	}
+	conn.Close() // unblocks the reader
+	reader.Wait()
+	return err
+}
+
+// readClient reads the client's messages until the connection fails or
+// stays silent past pongWait; pongs push the deadline forward.
+func readClient(ctx context.Context, conn *websocket.Conn, pongWait time.Duration, onCancel func(context.Context)) {
+	conn.SetReadLimit(maxClientMessage)
+	conn.SetReadDeadline(time.Now().Add(pongWait))
+	conn.SetPongHandler(func(string) error { return conn.SetReadDeadline(time.Now().Add(pongWait)) })
+	for {
+		kind, data, err := conn.ReadMessage()
+		if err != nil {
+			return
+		}
+		var msg clientMessage
+		if kind == websocket.TextMessage && json.Unmarshal(data, &msg) == nil && msg.Type == "cancel" && onCancel != nil {
+			onCancel(ctx)
+		}
+	}
+}
+
+// closeWith sends a close frame with code and reason.
+func closeWith(conn *websocket.Conn, code int, reason string) error {
+	return conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(closeWait))
+}
+
+type wsSink struct {
+	conn    *websocket.Conn
+	timeout time.Duration
+}
+
+func (s *wsSink) send(events []*hub.Event) error {
+	s.conn.SetWriteDeadline(time.Now().Add(s.timeout))
+	for _, e := range events {
+		if err := s.conn.WriteMessage(websocket.TextMessage, e.Data); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *wsSink) ping() error {
+	return s.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(s.timeout))
+}
