@@ -30,6 +30,7 @@ type config struct {
 	Lease             time.Duration
 	MaxAttempts       int
 	LogLevel          string
+	DebugAddr         string
 }
 
 // flagSet returns a FlagSet whose errors and help go to stderr.
@@ -72,6 +73,7 @@ func parseServeFlags(args []string, getenv func(string) string, stderr io.Writer
 	lease := fs.String("lease", envOr(getenv, "LEASE", "30s"), "how long a claimed video may go without a worker post (env LEASE)")
 	attempts := fs.String("max-attempts", envOr(getenv, "MAX_ATTEMPTS", "3"), "claims per video before it fails (env MAX_ATTEMPTS)")
 	fs.StringVar(&c.LogLevel, "log-level", envOr(getenv, "LOG_LEVEL", "info"), "debug, info, warn or error (env LOG_LEVEL)")
+	fs.StringVar(&c.DebugAddr, "debug-addr", getenv("DEBUG_ADDR"), "if set, serve Go's /debug/pprof on this address, e.g. 127.0.0.1:6060; keep it private (env DEBUG_ADDR)")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
 	}
