@@ -7,7 +7,6 @@ package api
 import (
 	"log/slog"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/stephub/stephub"
@@ -54,7 +53,6 @@ type Server struct {
 	users    *knownUsers
 	streams  *streamCounter
 	streamer *transport.Streamer
-	hijacked sync.WaitGroup // WebSocket streams in progress
 	handler  http.Handler
 }
 

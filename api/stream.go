@@ -71,36 +71,39 @@ func (s *Server) handleStream(name string) http.Handler {
 			s.writeError(w, r, err)
 			return
 		}
-		defer release()
 		var sub *hub.Subscription // nil: nothing left to send
 		if !finished {
 			if sub, err = s.Hub.Subscribe(r.Context(), id, after); err != nil {
+				release()
 				if errors.Is(err, hub.ErrClosed) {
 					err = stephub.ErrUnavailable
 				}
 				s.writeError(w, r, err)
 				return
 			}
-			defer sub.Close()
 		}
 
+		// The stream may outlive this handler (see package transport):
+		// everything it holds is let go when it ends.
 		s.Metrics.StreamOpened(name, resumed)
 		start := time.Now()
-		if name == transport.SSE {
-			err = s.streamer.SSE(w, r, sub)
-		} else {
-			// http.Server.Shutdown does not wait for hijacked
-			// connections; Wait does.
-			s.hijacked.Add(1)
-			err = s.streamer.WebSocket(w, r, sub, func(ctx context.Context) {
-				if _, err := s.Jobs.Cancel(ctx, user, id); err != nil {
-					s.Logger.Info("cancel over WebSocket refused", "video_id", id, "err", err)
-				}
-			})
-			s.hijacked.Done()
+		done := func(err error) {
+			if sub != nil {
+				sub.Close()
+			}
+			release()
+			s.Metrics.StreamClosed(name, time.Since(start))
+			s.logStreamEnd(name, user, id, start, err)
 		}
-		s.Metrics.StreamClosed(name, time.Since(start))
-		s.logStreamEnd(r, name, id, start, err)
+		if name == transport.SSE {
+			s.streamer.SSE(w, r, sub, done)
+			return
+		}
+		s.streamer.WebSocket(w, r, sub, func(ctx context.Context) {
+			if _, err := s.Jobs.Cancel(ctx, user, id); err != nil {
+				s.Logger.Info("cancel over WebSocket refused", "video_id", id, "err", err)
+			}
+		}, done)
 	})
 }
 
@@ -115,24 +118,13 @@ func (s *Server) originAllowed(r *http.Request) bool {
 	return err == nil && strings.EqualFold(u.Host, r.Host)
 }
 
-// Wait blocks until every WebSocket stream has ended, or ctx ends. Call it
-// after http.Server.Shutdown, which does not track hijacked connections.
-func (s *Server) Wait(ctx context.Context) error {
-	done := make(chan struct{})
-	go func() {
-		s.hijacked.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
+// Wait blocks until every stream has ended, or ctx ends. Call it after
+// http.Server.Shutdown, which does not track the connections streams take
+// over.
+func (s *Server) Wait(ctx context.Context) error { return s.streamer.Wait(ctx) }
 
 // logStreamEnd logs one line per stream: how long it ran and why it ended.
-func (s *Server) logStreamEnd(r *http.Request, name string, videoID int64, start time.Time, err error) {
+func (s *Server) logStreamEnd(name, user string, videoID int64, start time.Time, err error) {
 	reason := "finished"
 	switch {
 	case errors.Is(err, context.Canceled):
@@ -144,7 +136,7 @@ func (s *Server) logStreamEnd(r *http.Request, name string, videoID int64, start
 	case err != nil:
 		reason = "error"
 	}
-	attrs := []any{"transport", name, "video_id", videoID, "user", userOf(r), "duration", time.Since(start), "reason", reason}
+	attrs := []any{"transport", name, "video_id", videoID, "user", user, "duration", time.Since(start), "reason", reason}
 	if reason == "error" {
 		attrs = append(attrs, "err", err)
 	}

@@ -31,8 +31,9 @@ const (
 )
 
 // DefaultBuffer is the number of live events a subscription may have queued
-// before it counts as a slow consumer.
-const DefaultBuffer = 256
+// before it counts as a slow consumer: enough for a burst of a second or
+// two, small enough that thousands of idle subscriptions cost little.
+const DefaultBuffer = 128
 
 // numShards spreads videos over independent locks so that publishing to one
 // video never waits on subscribers coming and going on another.

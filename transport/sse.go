@@ -1,6 +1,9 @@
 package transport
 
 import (
+	"context"
+	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"time"
@@ -14,58 +17,135 @@ const SSE = "sse"
 // sseRetry tells EventSource how long to wait before reconnecting.
 const sseRetry = "retry: 3000\n\n"
 
-// SSE streams the subscription as Server-Sent Events: a retry hint, then
-// every event as "id:" and "data:" lines, with a comment line as heartbeat.
-// It returns after the terminal event (nil), when the request's context ends,
-// or when the hub ends the subscription; returning ends the response, and a
-// browser then reconnects with Last-Event-ID and misses nothing.
-func (st *Streamer) SSE(w http.ResponseWriter, r *http.Request, sub *hub.Subscription) error {
-	cfg := st.cfg
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-
-	s := &sseSink{w: w, rc: http.NewResponseController(w), timeout: cfg.writeTimeout(), buf: make([]byte, 0, 512)}
-	s.buf = append(s.buf, sseRetry...)
-	if err := s.flush(); err != nil {
-		return err
-	}
-	return pump(r.Context(), sub, s, cfg, SSE)
+// sseHeaders are the headers of every SSE response.
+var sseHeaders = [][2]string{
+	{"Content-Type", "text/event-stream"},
+	{"Cache-Control", "no-cache"},
+	{"X-Accel-Buffering", "no"},
 }
 
+// SSE streams the subscription as Server-Sent Events: a retry hint, then
+// every event as "id:" and "data:" lines, with a comment line as heartbeat.
+// The stream ends after the terminal event, when the client leaves, or when
+// the hub ends the subscription; ending closes the response, and a browser
+// then reconnects with Last-Event-ID and misses nothing. done is told how
+// it ended.
+//
+// Over HTTP/1.1 the stream takes the connection over and SSE returns at
+// once; otherwise (HTTP/2) it streams through w and returns when it ends.
+func (st *Streamer) SSE(w http.ResponseWriter, r *http.Request, sub *hub.Subscription, done Done) {
+	if r.ProtoMajor == 1 {
+		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+			st.sseOverConn(conn, w.Header(), sub, done)
+			return
+		}
+	}
+	done(st.sseOverWriter(w, r, sub))
+}
+
+// sseOverConn writes the response head itself and streams on goroutines of
+// its own: a writer, and a reader that notices the client leaving.
+func (st *Streamer) sseOverConn(conn net.Conn, header http.Header, sub *hub.Subscription, done Done) {
+	head := []byte("HTTP/1.1 200 OK\r\n")
+	for _, kv := range sseHeaders {
+		header.Set(kv[0], kv[1])
+	}
+	// The response ends when the stream does: no chunked encoding, and no
+	// keep-alive after it.
+	header.Set("Connection", "close")
+	for k, vs := range header {
+		for _, v := range vs {
+			head = append(append(append(append(head, k...), ": "...), v...), "\r\n"...)
+		}
+	}
+	head = append(append(head, "\r\n"...), sseRetry...)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	st.goLive(func() {
+		defer cancel()
+		discardUntilClosed(conn)
+	})
+	st.goLive(func() {
+		s := &sseSink{st: st, w: conn, deadline: conn.SetWriteDeadline, timeout: st.cfg.writeTimeout()}
+		err := s.write(head)
+		if err == nil {
+			err = st.pump(ctx, sub, s, SSE)
+		}
+		conn.Close() // ends the reader
+		done(err)
+	})
+}
+
+// discardUntilClosed reads, and drops, whatever the client sends until the
+// connection closes: a browser sends nothing on an event stream, so the
+// read returns when the client leaves.
+func discardUntilClosed(conn net.Conn) {
+	var buf [128]byte
+	for {
+		if _, err := conn.Read(buf[:]); err != nil {
+			return
+		}
+	}
+}
+
+// sseOverWriter streams through an http.ResponseWriter that cannot be taken
+// over, as with HTTP/2.
+func (st *Streamer) sseOverWriter(w http.ResponseWriter, r *http.Request, sub *hub.Subscription) error {
+	for _, kv := range sseHeaders {
+		w.Header().Set(kv[0], kv[1])
+	}
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	s := &sseSink{st: st, w: w, flush: rc.Flush, deadline: rc.SetWriteDeadline, timeout: st.cfg.writeTimeout()}
+	if err := s.write([]byte(sseRetry)); err != nil {
+		return err
+	}
+	return st.pump(r.Context(), sub, s, SSE)
+}
+
+// sseSink writes SSE frames to a connection or a ResponseWriter.
 type sseSink struct {
-	w       http.ResponseWriter
-	rc      *http.ResponseController
-	timeout time.Duration
-	buf     []byte
+	st       *Streamer
+	w        io.Writer
+	flush    func() error // nil when writes go straight to the socket
+	deadline func(time.Time) error
+	timeout  time.Duration
 }
 
 func (s *sseSink) send(events []*hub.Event) error {
-	for _, e := range events {
-		s.buf = append(s.buf, "id: "...)
-		s.buf = strconv.AppendInt(s.buf, e.Seq, 10)
-		s.buf = append(s.buf, "\ndata: "...)
-		s.buf = append(s.buf, e.Data...)
-		s.buf = append(s.buf, "\n\n"...)
+	bp, _ := s.st.buffers.Get().(*[]byte)
+	if bp == nil {
+		bp = new([]byte)
 	}
-	return s.flush()
+	buf := (*bp)[:0]
+	for _, e := range events {
+		buf = append(buf, "id: "...)
+		buf = strconv.AppendInt(buf, e.Seq, 10)
+		buf = append(buf, "\ndata: "...)
+		buf = append(buf, e.Data...)
+		buf = append(buf, "\n\n"...)
+	}
+	err := s.write(buf)
+	*bp = buf
+	s.st.buffers.Put(bp)
+	return err
 }
 
-func (s *sseSink) ping() error {
-	s.buf = append(s.buf, ": ping\n\n"...)
-	return s.flush()
-}
+var ssePing = []byte(": ping\n\n")
 
-// flush writes the buffered frames under a deadline and pushes them out.
-func (s *sseSink) flush() error {
-	defer func() { s.buf = s.buf[:0] }()
+func (s *sseSink) ping() error { return s.write(ssePing) }
+
+// write sends b under a deadline, so that a peer that stopped reading is
+// let go.
+func (s *sseSink) write(b []byte) error {
 	// Not every ResponseWriter supports deadlines (httptest's recorder does
 	// not); the write itself still fails on a dead connection.
-	_ = s.rc.SetWriteDeadline(time.Now().Add(s.timeout))
-	if _, err := s.w.Write(s.buf); err != nil {
+	_ = s.deadline(time.Now().Add(s.timeout))
+	if _, err := s.w.Write(b); err != nil {
 		return err
 	}
-	return s.rc.Flush()
+	if s.flush != nil {
+		return s.flush()
+	}
+	return nil
 }

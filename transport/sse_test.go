@@ -66,15 +66,23 @@ func newFixture(t *testing.T, opts hub.Options, cfg transport.Config) *fixture {
 			http.Error(w, err.Error(), http.StatusServiceUnavailable)
 			return
 		}
-		defer sub.Close()
+		done := func(err error) {
+			sub.Close()
+			f.ended <- err
+		}
 		if transport.IsWebSocketUpgrade(r) {
-			f.ended <- streamer.WebSocket(w, r, sub, nil)
+			streamer.WebSocket(w, r, sub, nil, done)
 			return
 		}
-		f.ended <- streamer.SSE(w, r, sub)
+		streamer.SSE(w, r, sub, done)
 	}))
+	t.Cleanup(func() {
+		f.hub.Close()
+		if err := streamer.Wait(context.Background()); err != nil {
+			t.Error(err)
+		}
+	})
 	t.Cleanup(f.srv.Close)
-	t.Cleanup(f.hub.Close)
 	return f
 }
 

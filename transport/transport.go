@@ -1,6 +1,14 @@
 // Package transport writes a hub subscription to a client: the wire formats
 // of Server-Sent Events and WebSocket, heartbeats and write deadlines. It
 // knows nothing of users, videos or storage.
+//
+// A stream outlives the HTTP handler that opened it: once its connection is
+// taken over (hijacked), the stream runs on fresh goroutines of its own and
+// the handler returns. That gives back the handler's stack, grown deep by
+// authentication and database work, and net/http's per-connection buffers,
+// so that an idle stream costs a few kilobytes; and it lets SSE write to the
+// socket without chunked encoding. The Streamer owns those goroutines; Wait
+// waits for them.
 package transport
 
 import (
@@ -58,6 +66,9 @@ func (c Config) writeTimeout() time.Duration {
 type Streamer struct {
 	cfg      Config
 	upgrader websocket.Upgrader
+	buffers  sync.Pool // *[]byte of SSE frames, shared between writes
+	batches  sync.Pool // *[]*hub.Event, shared between writes
+	live     sync.WaitGroup
 }
 
 // New returns a Streamer with cfg.
@@ -72,6 +83,36 @@ func New(cfg Config) *Streamer {
 		// service's own list.
 		CheckOrigin: func(*http.Request) bool { return true },
 	}}
+}
+
+// Done is told, once, how a stream ended: nil after the terminal event,
+// context.Canceled when the client left, hub.ErrClosed or
+// hub.ErrSlowConsumer when the hub ended it, or the write error.
+type Done func(err error)
+
+// Wait blocks until every stream has ended, or ctx ends. Streams end when
+// their client leaves or the hub closes their subscription.
+func (st *Streamer) Wait(ctx context.Context) error {
+	finished := make(chan struct{})
+	go func() {
+		st.live.Wait()
+		close(finished)
+	}()
+	select {
+	case <-finished:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// goLive runs f on a goroutine the Streamer owns.
+func (st *Streamer) goLive(f func()) {
+	st.live.Add(1)
+	go func() {
+		defer st.live.Done()
+		f()
+	}()
 }
 
 // ErrBadLastEventID is returned by LastEventID for a value that is not a
@@ -109,7 +150,8 @@ type sink interface {
 // in batches, with heartbeats in between. It returns nil after the terminal
 // event, ctx.Err() when the client goes away, and the hub's reason when the
 // hub ends the subscription.
-func pump(ctx context.Context, sub *hub.Subscription, s sink, cfg Config, name string) error {
+func (st *Streamer) pump(ctx context.Context, sub *hub.Subscription, s sink, name string) error {
+	cfg := st.cfg
 	deliver := func(batch []*hub.Event) (done bool, err error) {
 		if len(batch) == 0 {
 			return false, nil
@@ -128,7 +170,6 @@ func pump(ctx context.Context, sub *hub.Subscription, s sink, cfg Config, name s
 
 	ping := time.NewTicker(cfg.pingInterval())
 	defer ping.Stop()
-	batch := make([]*hub.Event, 0, maxBatch)
 	for {
 		select {
 		case <-ctx.Done():
@@ -141,11 +182,21 @@ func pump(ctx context.Context, sub *hub.Subscription, s sink, cfg Config, name s
 			if !ok {
 				return sub.Err()
 			}
-			var err error
-			if batch, err = collect(ctx, sub, batch[:0], e); err != nil {
-				return err
+			// Batches are pooled rather than kept: most streams sit idle
+			// most of the time.
+			bp, _ := st.batches.Get().(*[]*hub.Event)
+			if bp == nil {
+				bp = new([]*hub.Event)
 			}
-			if done, err := deliver(batch); done || err != nil {
+			batch, err := collect(ctx, sub, (*bp)[:0], e)
+			var done bool
+			if err == nil {
+				done, err = deliver(batch)
+			}
+			clear(batch) // drop the events' references while pooled
+			*bp = batch[:0]
+			st.batches.Put(bp)
+			if done || err != nil {
 				return err
 			}
 		}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -33,51 +32,46 @@ type clientMessage struct {
 }
 
 // WebSocket upgrades the request and streams the subscription as text
-// frames, one event JSON each. It pings the peer every PingInterval and
-// drops it when a pong does not come back in time. The connection closes
-// with 1000 after the terminal event, 1001 when the server shuts down, and
-// 1013 (try again later) when the peer reads too slowly, so that it
-// reconnects with last_event_id. A nil sub means nothing is left to send:
-// the connection closes with 1000 at once. onCancel runs when the client
-// sends {"type": "cancel"}.
-//
-// It returns when the connection is closed; it starts one goroutine, the
-// reader, and waits for it.
-func (st *Streamer) WebSocket(w http.ResponseWriter, r *http.Request, sub *hub.Subscription, onCancel func(context.Context)) error {
-	cfg := st.cfg
+// frames, one event JSON each, on goroutines of its own: it returns once the
+// upgrade is done. It pings the peer every PingInterval and drops it when a
+// pong does not come back in time. The connection closes with 1000 after
+// the terminal event, 1001 when the server shuts down, and 1013 (try again
+// later) when the peer reads too slowly, so that it reconnects with
+// last_event_id. A nil sub means nothing is left to send: the connection
+// closes with 1000 at once. onCancel runs when the client sends
+// {"type": "cancel"}; done is told how the stream ended.
+func (st *Streamer) WebSocket(w http.ResponseWriter, r *http.Request, sub *hub.Subscription, onCancel func(context.Context), done Done) {
 	conn, err := st.upgrader.Upgrade(w, r, nil)
 	if err != nil {
-		return err // Upgrade has answered the client
+		done(err) // Upgrade has answered the client
+		return
 	}
-	defer conn.Close()
 	if sub == nil {
-		return closeWith(conn, websocket.CloseNormalClosure, "")
+		err := closeWith(conn, websocket.CloseNormalClosure, "")
+		conn.Close()
+		done(err)
+		return
 	}
-
-	ctx, cancel := context.WithCancel(r.Context())
-	defer cancel()
-	pongWait := 2 * cfg.pingInterval()
-	var reader sync.WaitGroup
-	reader.Add(1)
-	go func() {
-		defer reader.Done()
+	ctx, cancel := context.WithCancel(context.Background())
+	pongWait := 2 * st.cfg.pingInterval()
+	st.goLive(func() {
 		defer cancel() // a dead or departed peer ends the writer too
 		readClient(ctx, conn, pongWait, onCancel)
-	}()
-
-	s := &wsSink{conn: conn, timeout: cfg.writeTimeout()}
-	err = pump(ctx, sub, s, cfg, WebSocket)
-	switch {
-	case err == nil:
-		err = closeWith(conn, websocket.CloseNormalClosure, "")
-	case errors.Is(err, hub.ErrClosed):
-		closeWith(conn, websocket.CloseGoingAway, "server shutting down")
-	case errors.Is(err, hub.ErrSlowConsumer):
-		closeWith(conn, websocket.CloseTryAgainLater, "too slow; reconnect with last_event_id")
-	}
-	conn.Close() // unblocks the reader
-	reader.Wait()
-	return err
+	})
+	st.goLive(func() {
+		s := &wsSink{conn: conn, timeout: st.cfg.writeTimeout()}
+		err := st.pump(ctx, sub, s, WebSocket)
+		switch {
+		case err == nil:
+			err = closeWith(conn, websocket.CloseNormalClosure, "")
+		case errors.Is(err, hub.ErrClosed):
+			closeWith(conn, websocket.CloseGoingAway, "server shutting down")
+		case errors.Is(err, hub.ErrSlowConsumer):
+			closeWith(conn, websocket.CloseTryAgainLater, "too slow; reconnect with last_event_id")
+		}
+		conn.Close() // ends the reader
+		done(err)
+	})
 }
 
 // readClient reads the client's messages until the connection fails or

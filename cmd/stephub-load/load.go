@@ -58,6 +58,7 @@ type result struct {
 	latency              *histogram
 	cpu                  time.Duration
 	rssBefore, rssAfter  int64 // bytes, before and after connecting
+	rssEnd               int64 // bytes, at the end of the run
 	rssPeak              int64
 }
 
@@ -78,8 +79,14 @@ func (r result) String() string {
 			fmt.Fprintf(&b, " idle_cpu=%.2f%%", 100*r.cpu.Seconds()/secs)
 		}
 		fmt.Fprintf(&b, " rss_peak=%.1fMiB", float64(r.rssPeak)/(1<<20))
-		if r.connections > 0 {
-			fmt.Fprintf(&b, " rss/conn=%.1fKiB", float64(r.rssAfter-r.rssBefore)/float64(r.connections)/1024)
+		if n := float64(r.connections); n > 0 {
+			// Right after connecting, the heap still holds the garbage of
+			// the handshakes; at the end of an idle hold it holds what the
+			// connections keep.
+			fmt.Fprintf(&b, " rss/conn=%.1fKiB", float64(r.rssAfter-r.rssBefore)/n/1024)
+			if r.events == 0 {
+				fmt.Fprintf(&b, " rss/conn_after_hold=%.1fKiB", float64(r.rssEnd-r.rssBefore)/n/1024)
+			}
 		}
 	}
 	return b.String()
@@ -166,7 +173,7 @@ func (l *load) run(ctx context.Context) (result, error) {
 	stopSubs()
 	subs.Wait()
 	res.cpu = after.cpu - connectedProc.cpu
-	res.rssPeak = after.rssPeak
+	res.rssPeak, res.rssEnd = after.rssPeak, after.rss
 	res.received, res.reconnects = l.received.Load(), l.reconnects.Load()
 	return res, nil
 }
