@@ -72,6 +72,13 @@ type Video struct {
 	UpdatedAt         time.Time `json:"updated_at" db:"updated_at"`
 	// LastSeq is the sequence number of the video's newest event (0: none yet).
 	LastSeq int64 `json:"-" db:"last_seq"`
+	// StepStartedAt is when the current step's first event was stored.
+	StepStartedAt *time.Time `json:"-" db:"step_started_at"`
+	// Attempts counts the claims of the video by workers.
+	Attempts int `json:"-" db:"attempts"`
+	// LeaseExpiresAt is when the worker running the video loses it unless
+	// it posts again; nil when nobody runs it.
+	LeaseExpiresAt *time.Time `json:"-" db:"lease_expires_at"`
 	// Cost is the credits taken at creation, given back if the job fails or
 	// is cancelled.
 	Cost int64 `json:"-" db:"cost"`

@@ -26,9 +26,15 @@ func routeOf(r *http.Request) string {
 // routeOf, and when the request is done logs one line and records its metrics
 // by pattern, never by raw path, which would carry ids and tokens.
 func (s *Server) observe(route string, h http.Handler) http.Handler {
+	// Wrapping happens while the router is built, so the route's series
+	// are exported from the first scrape, as the contract wants.
+	s.Metrics.Route(route)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		rec := &statusRecorder{ResponseWriter: w}
+		rec := &statusRecorder{ResponseWriter: w, hijacked: http.StatusOK}
+		if r.Header.Get("Upgrade") != "" {
+			rec.hijacked = http.StatusSwitchingProtocols
+		}
 		h.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), routeKey{}, route)))
 		if rec.status == 0 {
 			rec.status = http.StatusOK
@@ -39,7 +45,9 @@ func (s *Server) observe(route string, h http.Handler) http.Handler {
 			slog.String("method", r.Method),
 			slog.String("route", route),
 			slog.Int("status", rec.status),
-			slog.Duration("duration", d),
+			// Seconds as a number, which log queries can compare and
+			// sum; slog.Duration would write nanoseconds.
+			slog.Float64("duration_s", d.Seconds()),
 		)
 	})
 }
@@ -50,6 +58,9 @@ func (s *Server) observe(route string, h http.Handler) http.Handler {
 type statusRecorder struct {
 	http.ResponseWriter
 	status int
+	// hijacked is the status a taken-over connection answers: 101 for a
+	// protocol upgrade, 200 for a stream that writes its own head.
+	hijacked int
 }
 
 func (rec *statusRecorder) WriteHeader(code int) {
@@ -73,7 +84,7 @@ func (rec *statusRecorder) Unwrap() http.ResponseWriter { return rec.ResponseWri
 func (rec *statusRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	conn, rw, err := http.NewResponseController(rec.ResponseWriter).Hijack()
 	if err == nil && rec.status == 0 {
-		rec.status = http.StatusSwitchingProtocols
+		rec.status = rec.hijacked
 	}
 	return conn, rw, err
 }

@@ -15,6 +15,7 @@ func (s *Server) addRoutes(rt *router) {
 	rt.handle(http.MethodGet, "/api/v1/videos/:id/stream", s.requireUser(s.handleStream(transport.SSE)))
 	rt.handle(http.MethodGet, "/api/v1/videos/:id/ws", s.requireUser(s.handleStream(transport.WebSocket)))
 	rt.handle(http.MethodPost, "/api/v1/videos/:id/events", s.requireWorker(s.handleWorkerEvent()))
+	rt.handle(http.MethodPost, "/api/v1/worker/claim", s.requireWorker(s.handleClaim()))
 	rt.handle(http.MethodGet, "/api/v1/users/me", s.requireUser(s.handleMe()))
 	rt.handle(http.MethodPut, "/api/v1/admin/users/:id", s.requireAdmin(s.handleAdminPutUser()))
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/stephub/stephub"
 	"github.com/stephub/stephub/hub"
+	"github.com/stephub/stephub/metrics"
 	"github.com/stephub/stephub/transport"
 )
 
@@ -87,13 +88,17 @@ func (s *Server) handleStream(name string) http.Handler {
 		// everything it holds is let go when it ends.
 		s.Metrics.StreamOpened(name, resumed)
 		start := time.Now()
-		done := func(err error) {
+		done := func(sent int, err error) {
 			if sub != nil {
 				sub.Close()
 			}
 			release()
 			s.Metrics.StreamClosed(name, time.Since(start))
-			s.logStreamEnd(name, user, id, start, err)
+			var writeErr *transport.WriteError
+			if errors.As(err, &writeErr) {
+				s.Metrics.SubscriberDropped(metrics.DropWriteError)
+			}
+			s.logStreamEnd(name, user, id, start, sent, err)
 		}
 		if name == transport.SSE {
 			s.streamer.SSE(w, r, sub, done)
@@ -124,7 +129,7 @@ func (s *Server) originAllowed(r *http.Request) bool {
 func (s *Server) Wait(ctx context.Context) error { return s.streamer.Wait(ctx) }
 
 // logStreamEnd logs one line per stream: how long it ran and why it ended.
-func (s *Server) logStreamEnd(name, user string, videoID int64, start time.Time, err error) {
+func (s *Server) logStreamEnd(name, user string, videoID int64, start time.Time, sent int, err error) {
 	reason := "finished"
 	switch {
 	case errors.Is(err, context.Canceled):
@@ -133,10 +138,13 @@ func (s *Server) logStreamEnd(name, user string, videoID int64, start time.Time,
 		reason = hub.ReasonSlowConsumer
 	case errors.Is(err, hub.ErrClosed):
 		reason = hub.ReasonShutdown
+	case errors.As(err, new(*transport.WriteError)):
+		reason = metrics.DropWriteError
 	case err != nil:
 		reason = "error"
 	}
-	attrs := []any{"transport", name, "video_id", videoID, "user", user, "duration", time.Since(start), "reason", reason}
+	attrs := []any{"transport", name, "video_id", videoID, "user", user,
+		"duration_s", time.Since(start).Seconds(), "events", sent, "reason", reason}
 	if reason == "error" {
 		attrs = append(attrs, "err", err)
 	}

@@ -56,6 +56,11 @@ func (d Delay) Next() time.Duration {
 	return d.Min + rand.N(d.Max-d.Min+1)
 }
 
+// Mean is the average pause.
+func (d Delay) Mean() time.Duration {
+	return d.Min + (d.Max-d.Min)/2
+}
+
 // String formats d the way ParseDelay reads it.
 func (d Delay) String() string {
 	if d.Min == d.Max {

@@ -1,18 +1,28 @@
 // Package jobs runs video-generation jobs: it creates them against the user's
 // credits, records every step they report, stores it and then broadcasts it,
-// and, with the mock pipeline, produces those steps itself.
+// and, with the mock pipeline, produces those steps itself. Each step it
+// stores carries an estimate of the time the job has left, learned from the
+// steps of earlier jobs.
 package jobs
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/stephub/stephub"
+	"github.com/stephub/stephub/eta"
 	"github.com/stephub/stephub/hub"
 	"github.com/stephub/stephub/storage"
 )
+
+// workerStepPrior is what the ETA assumes each step of a worker's job takes
+// until it has seen one finish: a guess of the right order for a step of a
+// real pipeline, corrected by the first job.
+const workerStepPrior = 5 * time.Second
 
 // Publisher broadcasts stored events; the hub implements it.
 type Publisher interface {
@@ -23,49 +33,86 @@ type Publisher interface {
 type Observer interface {
 	EventPublished()
 	JobFinished(status string)
+	// StepDuration is told how long a step ran, once per step that a job
+	// moved past (see storage.StepTiming).
+	StepDuration(step int, d time.Duration)
 }
 
 // Options configure a Service.
 type Options struct {
 	Store     *storage.Store
 	Publisher Publisher
-	// Observer, if set, counts events and finished jobs.
+	// Observer, if set, counts events, finished jobs and step durations.
 	Observer Observer
 	Logger   *slog.Logger
 	// Mock makes the service run every job through the built-in 8-step
 	// pipeline; otherwise steps come from workers through Post.
 	Mock bool
-	// StepDelay is the mock pipeline's pause between steps.
+	// StepDelay is the mock pipeline's pause between steps. Its mean is
+	// also what the ETA assumes a mock step takes until it has seen one.
 	StepDelay Delay
+	// Lease is how long a video stays with whoever runs it without a new
+	// event (the Store's lease); the mock pipeline renews it while it
+	// waits between steps. 0 means storage.DefaultLease.
+	Lease time.Duration
+	// MaxAttempts is how many claims a video gets before a lost lease
+	// fails it; 0 means 3.
+	MaxAttempts int
 }
 
 // Service creates, advances and cancels jobs. It is safe for concurrent use.
-// With the mock pipeline it owns one goroutine per running job; Close stops
-// them and waits.
+//
+// Start runs its goroutines: one that deals with expired leases and, with
+// the mock pipeline, a built-in worker that claims videos like any worker
+// and runs each on a goroutine of its own. Close stops them all and waits.
 type Service struct {
-	store     *storage.Store
-	publisher Publisher
-	observer  Observer
-	logger    *slog.Logger
-	mock      bool
-	delay     Delay
+	store       *storage.Store
+	publisher   Publisher
+	observer    Observer
+	logger      *slog.Logger
+	mock        bool
+	delay       Delay
+	lease       time.Duration
+	maxAttempts int
+	eta         *eta.Estimator
+
+	// publishing serializes storing and publishing per video (striped by
+	// id), so that the hub receives each video's events in order. The
+	// store serializes a video's appends anyway; without this, two posts
+	// could publish out of order, and every subscriber of the video would
+	// then read the gap from the database at once.
+	publishing [64]sync.Mutex
 
 	mu      sync.Mutex
 	closed  bool
-	running map[int64]context.CancelFunc
+	running map[int64]context.CancelFunc // mock jobs
+	pending chan struct{}                // closed when a video may be waiting for a claim
+	stop    context.CancelFunc           // ends Start's goroutines
 	wg      sync.WaitGroup
 }
 
+// Defaults of Options' zero fields.
+const defaultMaxAttempts = 3
+
 // New returns a Service; call Start before serving requests.
 func New(opts Options) *Service {
+	prior := workerStepPrior
+	if opts.Mock {
+		prior = opts.StepDelay.Mean()
+	}
 	s := &Service{
-		store:     opts.Store,
-		publisher: opts.Publisher,
-		observer:  opts.Observer,
-		logger:    opts.Logger,
-		mock:      opts.Mock,
-		delay:     opts.StepDelay,
-		running:   make(map[int64]context.CancelFunc),
+		store:       opts.Store,
+		publisher:   opts.Publisher,
+		observer:    opts.Observer,
+		logger:      opts.Logger,
+		mock:        opts.Mock,
+		delay:       opts.StepDelay,
+		eta:         eta.New(stephub.TotalSteps, prior),
+		lease:       cmp.Or(opts.Lease, storage.DefaultLease),
+		maxAttempts: cmp.Or(opts.MaxAttempts, defaultMaxAttempts),
+		running:     make(map[int64]context.CancelFunc),
+		pending:     make(chan struct{}),
+		stop:        func() {},
 	}
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
@@ -73,33 +120,45 @@ func New(opts Options) *Service {
 	return s
 }
 
-// Start resumes, with the mock pipeline, every job that a previous run left
-// pending or processing, from its last stored step.
+// Start runs the service's goroutines until Close: the one that expires
+// leases and, with the mock pipeline, the built-in worker. A job that a
+// previous run stopped, here or on another node, is claimed again and goes
+// on from its last stored step.
 func (s *Service) Start(ctx context.Context) error {
-	if !s.mock {
-		return nil
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return errors.New("jobs: Start after Close")
 	}
-	videos, err := s.store.UnfinishedVideos(ctx)
-	if err != nil {
-		return err
-	}
-	for _, v := range videos {
-		s.logger.Info("resuming job", "video_id", v.ID, "step", v.Step)
-		s.startMock(v)
+	ctx, s.stop = context.WithCancel(context.WithoutCancel(ctx))
+	s.goOwned(func() { s.expireLeases(ctx) })
+	if s.mock {
+		s.goOwned(func() { s.runBuiltinWorker(ctx) })
 	}
 	return nil
 }
 
-// Close stops the mock jobs and waits for them. Their state stays stored, so
-// the next Start continues them.
+// Close stops the service's goroutines and the mock jobs, and waits for
+// them. A stopped mock job is given back to the queue at its last stored
+// step, for the next node or run to go on with.
 func (s *Service) Close() {
 	s.mu.Lock()
 	s.closed = true
+	s.stop()
 	for _, cancel := range s.running {
 		cancel()
 	}
 	s.mu.Unlock()
 	s.wg.Wait()
+}
+
+// goOwned runs f on a goroutine that Close waits for. The caller holds s.mu.
+func (s *Service) goOwned(f func()) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		f()
+	}()
 }
 
 // Generate creates a video for the user, taking its cost from their credits
@@ -114,27 +173,37 @@ func (s *Service) Generate(ctx context.Context, userID, prompt, model string, re
 	if err != nil {
 		return stephub.Video{}, err
 	}
-	if s.mock {
-		s.startMock(v)
-	}
+	s.wakeClaimers()
 	return v, nil
 }
 
 // Cancel stops the user's video, ends its stream with a cancelled event and
 // gives the credits back.
 func (s *Service) Cancel(ctx context.Context, userID string, videoID int64) (stephub.Video, error) {
+	unlock := s.lockVideo(videoID)
 	v, a, err := s.store.Cancel(ctx, userID, videoID, "🛑 Cancelled by user")
 	if err != nil {
+		unlock()
 		return stephub.Video{}, err
 	}
-	s.stopMock(videoID)
 	s.publish(videoID, a)
+	unlock()
+	s.stopMock(videoID)
 	return v, nil
 }
 
 // Post stores the next step of a video and then broadcasts it. It returns the
 // stored event; a repeated IdempotencyKey returns the first one's.
+//
+// The event's ETA is the typical time of the steps still to run, this one
+// included, as learned from recent jobs; the store gives a terminal event
+// an ETA of 0 (a cancelled one too, which does not come through here).
 func (s *Service) Post(ctx context.Context, videoID int64, step stephub.Step) (stephub.Event, error) {
+	if !step.Status.Terminal() {
+		step.ETASeconds = new(s.eta.Remaining(step.Step).Round(time.Millisecond).Seconds())
+	}
+	unlock := s.lockVideo(videoID)
+	defer unlock()
 	a, err := s.store.AppendEvent(ctx, videoID, step)
 	if err != nil {
 		return stephub.Event{}, err
@@ -143,18 +212,42 @@ func (s *Service) Post(ctx context.Context, videoID int64, step stephub.Step) (s
 	return a.Event, nil
 }
 
-// publish hands a stored event to the hub. A repeated idempotent post is
-// published again, in case the first publish never happened (the process
-// stopped in between); subscriptions skip what they have. It is counted once.
+// lockVideo takes the video's publishing lock and returns its release.
+func (s *Service) lockVideo(videoID int64) (unlock func()) {
+	mu := &s.publishing[uint64(videoID)%uint64(len(s.publishing))]
+	mu.Lock()
+	return mu.Unlock
+}
+
+// publish records a stored event, then hands it to the hub. A repeated
+// idempotent post is published again, in case the first publish never
+// happened (the process stopped in between); subscriptions skip what they
+// have. It is counted once, and learned from once.
+//
+// Recording comes first so that whoever has seen an event, a client or a
+// test, also sees it counted in the metrics.
 func (s *Service) publish(videoID int64, a storage.Appended) {
 	ev := a.Event
+	if !a.Repeat {
+		s.record(a)
+	}
 	s.publisher.Publish(&hub.Event{VideoID: videoID, Seq: ev.ID, Data: a.Payload, Terminal: ev.Status.Terminal()})
-	if s.observer == nil || a.Repeat {
+}
+
+// record feeds a newly stored event to the ETA and the observer.
+func (s *Service) record(a storage.Appended) {
+	if d := a.StepDone; d != nil {
+		s.eta.Observe(d.Step, d.Duration)
+	}
+	if s.observer == nil {
 		return
 	}
 	s.observer.EventPublished()
-	if ev.Status.Terminal() {
-		s.observer.JobFinished(string(ev.Status))
+	if d := a.StepDone; d != nil {
+		s.observer.StepDuration(d.Step, d.Duration)
+	}
+	if a.Event.Status.Terminal() {
+		s.observer.JobFinished(string(a.Event.Status))
 	}
 }
 

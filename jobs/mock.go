@@ -2,9 +2,11 @@ package jobs
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/stephub/stephub"
+	"github.com/stephub/stephub/storage"
 )
 
 // MockVideoURL is where the mock pipeline's finished videos point.
@@ -22,9 +24,9 @@ var mockMessages = [stephub.TotalSteps]string{
 	"✨ Finalizing...",
 }
 
-// mockStep returns the mock pipeline's step n, 1..TotalSteps+1; the last
-// one completes the job.
-func mockStep(n int) stephub.Step {
+// MockStep returns the mock pipeline's step n, 1..TotalSteps+1; the last
+// one completes the job. The reference worker posts the same steps.
+func MockStep(n int) stephub.Step {
 	if n > stephub.TotalSteps {
 		url := MockVideoURL
 		return stephub.Step{Step: n, Message: "🎉 Video ready!", Progress: 100, Status: stephub.StatusCompleted, VideoURL: &url}
@@ -39,22 +41,52 @@ const (
 	lastRetry  = 5 * time.Second
 )
 
+// runBuiltinWorker claims videos, as an external worker would, and runs
+// each on a goroutine of its own, until ctx ends.
+func (s *Service) runBuiltinWorker(ctx context.Context) {
+	for wait := firstRetry; ctx.Err() == nil; {
+		v, err := s.claim(ctx, time.Hour)
+		switch {
+		case err == nil:
+			s.startMock(v)
+			wait = firstRetry
+		case errors.Is(err, stephub.ErrNotFound), ctx.Err() != nil:
+		default:
+			s.logger.Error("built-in worker cannot claim", "err", err, "retry_in_s", wait.Seconds())
+			sleep(ctx, wait)
+			wait = min(2*wait, lastRetry)
+		}
+	}
+}
+
 // startMock runs v's remaining steps on a goroutine of its own, unless the
-// service is closing or v already runs.
+// service is closing.
 func (s *Service) startMock(v stephub.Video) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.running[v.ID]; ok || s.closed {
+	if s.closed {
+		s.release(v.ID)
 		return
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.running[v.ID] = cancel
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
+	s.goOwned(func() {
 		defer s.stopMock(v.ID)
-		s.runMock(ctx, v)
-	}()
+		if !s.runMock(ctx, v) {
+			// Stopped, not finished: back to the queue, for the next
+			// run or node to go on with.
+			s.release(v.ID)
+		}
+	})
+}
+
+// release gives a video the service holds back to the queue.
+func (s *Service) release(videoID int64) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.store.ReleaseLease(ctx, videoID); err != nil {
+		s.logger.Warn("cannot release a job; it goes back to the queue when its lease expires", "video_id", videoID, "err", err)
+	}
 }
 
 // stopMock ends v's goroutine, if it runs.
@@ -68,16 +100,43 @@ func (s *Service) stopMock(videoID int64) {
 }
 
 // runMock posts the steps after v's last stored one, pausing before each
-// but the first, until the job finishes, is cancelled or ctx ends.
-func (s *Service) runMock(ctx context.Context, v stephub.Video) {
+// but the first, until the job finishes or is taken from it. It reports
+// whether the job is over (finished, cancelled, or lost to another runner)
+// rather than stopped by ctx.
+func (s *Service) runMock(ctx context.Context, v stephub.Video) (over bool) {
 	for n := v.Step + 1; n <= stephub.TotalSteps+1; n++ {
-		if n > 1 && !sleep(ctx, s.delay.Next()) {
-			return
+		if n > 1 {
+			if err := s.holdLease(ctx, v.ID, s.delay.Next()); err != nil {
+				return !errors.Is(err, context.Canceled)
+			}
 		}
-		if !s.postMockStep(ctx, v.ID, mockStep(n)) {
-			return
+		if !s.postMockStep(ctx, v.ID, MockStep(n)) {
+			return ctx.Err() == nil
 		}
 	}
+	return true
+}
+
+// holdLease waits for d, renewing the video's lease on the way so that a
+// long pause does not look like a dead runner. It fails with ctx's error,
+// or storage.ErrLeaseLost when the video is no longer this runner's.
+func (s *Service) holdLease(ctx context.Context, videoID int64, d time.Duration) error {
+	renewEvery := s.lease / 3
+	for d > 0 {
+		step := min(d, renewEvery)
+		if !sleep(ctx, step) {
+			return ctx.Err()
+		}
+		d -= step
+		if d > 0 {
+			if err := s.store.RenewLease(ctx, videoID); errors.Is(err, storage.ErrLeaseLost) {
+				return err
+			} else if err != nil {
+				s.logger.Warn("cannot renew a lease", "video_id", videoID, "err", err)
+			}
+		}
+	}
+	return ctx.Err()
 }
 
 // postMockStep stores and broadcasts one step, retrying while the store
@@ -93,7 +152,7 @@ func (s *Service) postMockStep(ctx context.Context, videoID int64, step stephub.
 		case ctx.Err() != nil:
 			return false
 		}
-		s.logger.Warn("mock step not stored; retrying", "video_id", videoID, "step", step.Step, "err", err, "retry_in", wait)
+		s.logger.Warn("mock step not stored; retrying", "video_id", videoID, "step", step.Step, "err", err, "retry_in_s", wait.Seconds())
 		if !sleep(ctx, wait) {
 			return false
 		}

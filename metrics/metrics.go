@@ -34,10 +34,11 @@ const (
 	JobCancelled = "cancelled"
 )
 
-// maxStep is the highest step a job reports: 8 working steps plus the
-// terminal event. It is repeated here rather than imported because metrics
-// imports nothing of stephub's own.
-const maxStep = 9
+// maxStep is the last working step of a job; the terminal event's step
+// (maxStep+1) is not a step that runs, so it has no duration. It is
+// repeated here rather than imported because metrics imports nothing of
+// stephub's own.
+const maxStep = 8
 
 // otherStep is the step label of any step outside 1..maxStep. Steps can come
 // from external workers; folding the unexpected ones into one series keeps
@@ -113,10 +114,10 @@ func New(reg *prometheus.Registry) *Metrics {
 		}, []string{"transport"}),
 		stepDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "stephub_step_duration_seconds",
-			Help: "Time from a job's previous event to each step's event, by step.",
+			Help: "How long each step of a job ran, from its first event to the next step's, by step; jobs that fail or are cancelled do not finish their step.",
 			// Mock steps take 2–3 s; real ones from milliseconds
-			// (validation) to minutes (the model call).
-			Buckets: []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 30, 60, 120, 300, 600},
+			// (validation) to minutes (the model call, "2-5 minutes").
+			Buckets: []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 30, 60, 120, 300, 600, 1800},
 		}, []string{"step"}),
 		eventsPublished: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "stephub_events_published_total",
@@ -141,9 +142,10 @@ func New(reg *prometheus.Registry) *Metrics {
 		httpDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "stephub_http_request_duration_seconds",
 			Help: "Time to serve HTTP requests, by route pattern and status code.",
-			// API calls take well under a second; streams last far
-			// longer, all land in +Inf, and are measured by
-			// stephub_connection_duration_seconds instead.
+			// API calls take from well under a millisecond (a cached
+			// user, one indexed read) to a few seconds (a database
+			// failover). How long streams stay open is not a latency:
+			// stephub_connection_duration_seconds measures it.
 			Buckets: []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10},
 		}, []string{"route", "code"}),
 	}
@@ -263,9 +265,10 @@ func (m *Metrics) StreamClosed(transport string, d time.Duration) {
 	s.duration.Observe(d.Seconds())
 }
 
-// StepDuration records that step took d: the time from the job's previous
-// event to this step's event. Steps outside 1..9 are recorded under the step
-// label "other".
+// StepDuration records that step ran for d: from the step's first event to
+// the first event of the step after it. Steps outside 1..8, which workers
+// may post, are recorded under the step label "other". It does not
+// allocate for steps 1..8.
 func (m *Metrics) StepDuration(step int, d time.Duration) {
 	if m == nil {
 		return

@@ -3,6 +3,7 @@ package metrics_test
 import (
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -119,7 +120,7 @@ func knownSeries() []series {
 			series{"stephub_events_delivered_total", "counter", l},
 		)
 	}
-	for step := 1; step <= 9; step++ {
+	for step := 1; step <= 8; step++ {
 		s = append(s, series{"stephub_step_duration_seconds", "histogram", []string{fmt.Sprintf("step=%d", step)}})
 	}
 	s = append(s, series{"stephub_events_published_total", "counter", nil})
@@ -166,10 +167,45 @@ func TestStartupExposesEveryMetric(t *testing.T) {
 			t.Errorf("%s%v at start: got %v; want 0", s.name, s.labels, got)
 		}
 	}
+	// The terminal step never runs, so it has no duration series.
+	if find(fams, "stephub_step_duration_seconds", "step=9") != nil {
+		t.Errorf("stephub_step_duration_seconds{step=9} exists; want no series for the terminal step")
+	}
 	// The runtime and process collectors are registered too.
 	for _, name := range []string{"go_goroutines", "process_start_time_seconds"} {
 		if fams[name] == nil {
 			t.Errorf("scrape lacks %s", name)
+		}
+	}
+}
+
+// TestBuckets checks that each histogram's buckets span what it measures:
+// streams from seconds to hours, steps from milliseconds to many minutes,
+// HTTP requests from under a millisecond.
+func TestBuckets(t *testing.T) {
+	m, srv := newServer(t)
+	m.Route("/metrics")
+	_, fams := scrape(t, srv)
+	tests := []struct {
+		name     string
+		labels   []string
+		low, top float64 // the first bucket at most low, the last finite one at least top
+	}{
+		{"stephub_connection_duration_seconds", []string{"transport=sse"}, 1, 4 * 3600},
+		{"stephub_step_duration_seconds", []string{"step=1"}, 0.001, 30 * 60},
+		{"stephub_http_request_duration_seconds", []string{"route=/metrics", "code=200"}, 0.0005, 5},
+	}
+	for _, tt := range tests {
+		m := find(fams, tt.name, tt.labels...)
+		if m == nil {
+			t.Fatalf("%s%v: series missing", tt.name, tt.labels)
+		}
+		b := m.GetHistogram().GetBucket()
+		if math.IsInf(b[len(b)-1].GetUpperBound(), 1) {
+			b = b[:len(b)-1]
+		}
+		if first, last := b[0].GetUpperBound(), b[len(b)-1].GetUpperBound(); first > tt.low || last < tt.top {
+			t.Errorf("%s buckets: got %v..%v; want from at most %v to at least %v", tt.name, first, last, tt.low, tt.top)
 		}
 	}
 }
@@ -191,8 +227,9 @@ func TestMethodsMoveValues(t *testing.T) {
 	m.StreamOpened("ws", true)
 	m.StreamClosed("sse", 2*time.Second)
 	m.StepDuration(1, 10*time.Millisecond)
-	m.StepDuration(9, 3*time.Second)
-	m.StepDuration(9, 3*time.Second)
+	m.StepDuration(8, 3*time.Second)
+	m.StepDuration(8, 3*time.Second)
+	m.StepDuration(9, time.Second) // the terminal step never runs
 	m.StepDuration(42, time.Second)
 	m.JobFinished("completed")
 	m.JobFinished("cancelled")
@@ -217,8 +254,8 @@ func TestMethodsMoveValues(t *testing.T) {
 		{"stephub_connection_duration_seconds", []string{"transport=ws"}, 0},
 		{"stephub_step_duration_seconds", []string{"step=1"}, 1},
 		{"stephub_step_duration_seconds", []string{"step=2"}, 0},
-		{"stephub_step_duration_seconds", []string{"step=9"}, 2},
-		{"stephub_step_duration_seconds", []string{"step=other"}, 1},
+		{"stephub_step_duration_seconds", []string{"step=8"}, 2},
+		{"stephub_step_duration_seconds", []string{"step=other"}, 2},
 		{"stephub_jobs_total", []string{"status=completed"}, 1},
 		{"stephub_jobs_total", []string{"status=failed"}, 0},
 		{"stephub_jobs_total", []string{"status=cancelled"}, 1},
@@ -232,10 +269,10 @@ func TestMethodsMoveValues(t *testing.T) {
 	if got := find(fams, "stephub_connection_duration_seconds", "transport=sse").GetHistogram().GetSampleSum(); got != 2 {
 		t.Errorf("connection duration sum: got %v; want 2", got)
 	}
-	// 3 s falls in the le="3" bucket of step 9; both observations are there.
-	for _, b := range find(fams, "stephub_step_duration_seconds", "step=9").GetHistogram().GetBucket() {
+	// 3 s falls in the le="3" bucket of step 8; both observations are there.
+	for _, b := range find(fams, "stephub_step_duration_seconds", "step=8").GetHistogram().GetBucket() {
 		if b.GetUpperBound() == 3 && b.GetCumulativeCount() != 2 {
-			t.Errorf("step 9 le=3 bucket: got %d; want 2", b.GetCumulativeCount())
+			t.Errorf("step 8 le=3 bucket: got %d; want 2", b.GetCumulativeCount())
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/stephub/stephub"
@@ -12,18 +13,38 @@ import (
 )
 
 // Appended is an event AppendEvent or Cancel stored: the event, its JSON
-// exactly as clients receive it, and whether it was stored by an earlier
-// call with the same idempotency key.
+// exactly as clients receive it, whether it was stored by an earlier call
+// with the same idempotency key, and the step it ended.
 type Appended struct {
 	Event   stephub.Event
 	Payload []byte
 	Repeat  bool
+	// StepDone is the step this event ended and how long it ran, or nil
+	// when it ended none (see StepTiming). A Repeat never has one: the
+	// first call reported it.
+	StepDone *StepTiming
+}
+
+// StepTiming is how long one step of a job ran: from the step's first event
+// to the first event of a later step. A step ends when the video moves past
+// it and goes on working (processing) or completes; a job that fails or is
+// cancelled does not finish the step it is at, and the terminal step of a
+// completed job (TotalSteps+1) is not a step that ran, so a completed job
+// that went through all its steps has exactly TotalSteps timings.
+//
+// The start of the current step is stored with the video, so a step that
+// began before a restart, or on another node, is timed all the same.
+type StepTiming struct {
+	Step     int
+	Duration time.Duration
 }
 
 // AppendEvent stores the next event of the video videoID, built from s, and
 // moves the video to it, in one transaction; it returns the event and its
 // JSON, to publish as is. The event gets the next sequence number, with no
-// gap even under concurrent calls, and the current time.
+// gap even under concurrent calls, and the current time. An event in a
+// terminal status carries an ETA of 0 whatever s says: nothing is left to
+// run, whoever ended the job.
 //
 // The video takes s's step, progress and status, and s's video URL and
 // error when set. An empty status counts as processing, so a pending video
@@ -61,7 +82,7 @@ func (s *Store) AppendEvent(ctx context.Context, videoID int64, st stephub.Step)
 				return err
 			}
 		}
-		a, err = appendLocked(ctx, tx, v, st)
+		a, err = s.appendLocked(ctx, tx, v, st)
 		return err
 	})
 	if err != nil {
@@ -85,8 +106,12 @@ func eventByKey(ctx context.Context, tx *sqlx.Tx, videoID int64, key string) ([]
 
 // appendLocked stores the event built from st as the next one of v, which
 // tx has locked with lockVideo, and moves v to it. It is the one place that
-// writes events, for AppendEvent and Cancel alike.
-func appendLocked(ctx context.Context, tx *sqlx.Tx, v stephub.Video, st stephub.Step) (Appended, error) {
+// writes events, for every caller.
+//
+// A video that goes on processing is leased for the Store's lease from now
+// (a post to a pending video claims it, and counts as an attempt); one that
+// finishes, or goes back to pending, is leased to nobody.
+func (s *Store) appendLocked(ctx context.Context, tx *sqlx.Tx, v stephub.Video, st stephub.Step) (Appended, error) {
 	// Checked here, where the refund is, so that no caller can give the
 	// cost back twice.
 	switch {
@@ -112,6 +137,31 @@ func appendLocked(ctx context.Context, tx *sqlx.Tx, v stephub.Video, st stephub.
 		status = stephub.StatusProcessing
 	}
 	t := now()
+	eta := st.ETASeconds
+	if status.Terminal() {
+		eta = new(0.0)
+	}
+	// The first event of a step starts its clock; the clock of the step the
+	// video was at stops, if the job goes on past it.
+	var started *time.Time // nil: the video stays in its step
+	if st.Step != v.Step {
+		started = &t
+	}
+	var done *StepTiming
+	if st.Step > v.Step && v.Step >= 1 && v.StepStartedAt != nil &&
+		(status == stephub.StatusProcessing || status == stephub.StatusCompleted) {
+		// The start may have been written by another node whose clock is
+		// a little ahead; a step never takes less than nothing.
+		done = &StepTiming{Step: v.Step, Duration: max(t.Sub(*v.StepStartedAt), 0)}
+	}
+	var leaseUntil *time.Time // nil: nobody runs the video any more
+	attempts := v.Attempts
+	if status == stephub.StatusProcessing {
+		leaseUntil = new(t.Add(s.lease))
+		if v.Status == stephub.StatusPending {
+			attempts++
+		}
+	}
 	ev := stephub.Event{
 		ID:         v.LastSeq + 1,
 		Step:       st.Step,
@@ -119,7 +169,7 @@ func appendLocked(ctx context.Context, tx *sqlx.Tx, v stephub.Video, st stephub.
 		Message:    st.Message,
 		Progress:   st.Progress,
 		Status:     status,
-		ETASeconds: st.ETASeconds,
+		ETASeconds: eta,
 		At:         t,
 		VideoURL:   st.VideoURL,
 		Error:      st.Error,
@@ -141,9 +191,11 @@ func appendLocked(ctx context.Context, tx *sqlx.Tx, v stephub.Video, st stephub.
 	}
 	if _, err := exec(ctx, tx, `UPDATE videos
 		SET last_seq = ?, step = ?, progress = ?, status = ?,
-		    video_url = COALESCE(?, video_url), error = COALESCE(?, error), updated_at = ?
+		    video_url = COALESCE(?, video_url), error = COALESCE(?, error),
+		    step_started_at = COALESCE(?, step_started_at), updated_at = ?,
+		    lease_expires_at = ?, attempts = ?
 		WHERE id = ?`,
-		ev.ID, st.Step, st.Progress, status, st.VideoURL, st.Error, t, v.ID); err != nil {
+		ev.ID, st.Step, st.Progress, status, st.VideoURL, st.Error, started, t, leaseUntil, attempts, v.ID); err != nil {
 		return Appended{}, fmt.Errorf("update the video: %w", err)
 	}
 	if status == stephub.StatusFailed || status == stephub.StatusCancelled {
@@ -152,7 +204,7 @@ func appendLocked(ctx context.Context, tx *sqlx.Tx, v stephub.Video, st stephub.
 			return Appended{}, fmt.Errorf("refund the credits: %w", err)
 		}
 	}
-	return Appended{Event: ev, Payload: payload}, nil
+	return Appended{Event: ev, Payload: payload, StepDone: done}, nil
 }
 
 // EventsAfter returns the events of the video videoID whose sequence number

@@ -43,6 +43,7 @@ const sqliteBusyTimeout = 10 * time.Second
 type Store struct {
 	db      *sqlx.DB
 	dialect string
+	lease   time.Duration
 }
 
 // Open connects to the database named by rawURL and checks that it answers.
@@ -58,7 +59,7 @@ type Store struct {
 // postgres:// and postgresql:// URLs open PostgreSQL through lib/pq.
 //
 // Open does not create the schema; call Migrate.
-func Open(ctx context.Context, rawURL string) (*Store, error) {
+func Open(ctx context.Context, rawURL string, opts ...Option) (*Store, error) {
 	scheme, rest, ok := strings.Cut(rawURL, "://")
 	if !ok {
 		return nil, errors.New("open database: the url has no scheme: want sqlite://PATH or postgres://…")
@@ -83,7 +84,28 @@ func Open(ctx context.Context, rawURL string) (*Store, error) {
 		s.Close()
 		return nil, fmt.Errorf("open database: %w", err)
 	}
+	s.lease = DefaultLease
+	for _, opt := range opts {
+		opt(s)
+	}
 	return s, nil
+}
+
+// DefaultLease is how long a video stays with whoever runs it without a
+// new event, unless WithLease says otherwise.
+const DefaultLease = 30 * time.Second
+
+// Option tunes a Store.
+type Option func(*Store)
+
+// WithLease sets how long each event keeps a video leased to whoever
+// posted it.
+func WithLease(d time.Duration) Option {
+	return func(s *Store) {
+		if d > 0 {
+			s.lease = d
+		}
+	}
 }
 
 func openSQLite(rest string) (*Store, error) {
@@ -182,6 +204,16 @@ func (s *Store) Dialect() string {
 func (s *Store) forUpdate() string {
 	if s.dialect == DialectPostgres {
 		return " FOR UPDATE"
+	}
+	return ""
+}
+
+// skipLocked is forUpdate for a queue: on PostgreSQL, concurrent claimers
+// pass over the rows another one has locked instead of waiting for them.
+// SQLite's single writer already makes each claim see the previous one.
+func (s *Store) skipLocked() string {
+	if s.dialect == DialectPostgres {
+		return " FOR UPDATE SKIP LOCKED"
 	}
 	return ""
 }

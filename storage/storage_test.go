@@ -551,8 +551,8 @@ func TestAppendEventStatusChanges(t *testing.T) {
 		if got, _ := s.Video(ctx, v.ID); got.Status != stephub.StatusPending {
 			t.Errorf("video status = %q; want pending", got.Status)
 		}
-		if un, _ := s.UnfinishedVideos(ctx); len(un) != 1 || un[0].ID != v.ID {
-			t.Errorf("UnfinishedVideos = %v; want video %d", un, v.ID)
+		if got, err := s.Claim(ctx); err != nil || got.ID != v.ID {
+			t.Errorf("Claim = %v, %v; want video %d back in the queue", got.ID, err, v.ID)
 		}
 	})
 }
@@ -1083,42 +1083,6 @@ func TestListVideos(t *testing.T) {
 	})
 }
 
-func TestUnfinishedVideos(t *testing.T) {
-	testdb.ForEach(t, func(t *testing.T, url string) {
-		s := mustOpen(t, url)
-		ctx := t.Context()
-		mustUser(t, s, "u1", 1000)
-		mustUser(t, s, "u2", 1000)
-
-		completed := mustVideo(t, s, "u1")
-		mustAppend(t, s, completed.ID, stephub.Step{Step: 9, Progress: 100, Status: stephub.StatusCompleted})
-		processing := mustVideo(t, s, "u2")
-		mustAppend(t, s, processing.ID, step(1))
-		failed := mustVideo(t, s, "u1")
-		mustAppend(t, s, failed.ID, stephub.Step{Step: 1, Status: stephub.StatusFailed})
-		pending := mustVideo(t, s, "u1")
-		cancelled := mustVideo(t, s, "u2")
-		if _, _, err := s.Cancel(ctx, "u2", cancelled.ID, "stop"); err != nil {
-			t.Fatal(err)
-		}
-
-		vs, err := s.UnfinishedVideos(ctx)
-		if err != nil {
-			t.Fatalf("UnfinishedVideos: %v", err)
-		}
-		var got []int64
-		for _, v := range vs {
-			got = append(got, v.ID)
-		}
-		if want := []int64{processing.ID, pending.ID}; !slices.Equal(got, want) {
-			t.Errorf("UnfinishedVideos = %v; want %v", got, want)
-		}
-		if len(vs) == 2 && (vs[0].Status != stephub.StatusProcessing || vs[1].Status != stephub.StatusPending) {
-			t.Errorf("statuses = %s, %s; want processing, pending", vs[0].Status, vs[1].Status)
-		}
-	})
-}
-
 // TestTimesRoundTrip checks that a time read back equals, with ==, the one
 // written, on both databases: UTC, whole microseconds.
 func TestTimesRoundTrip(t *testing.T) {
@@ -1134,13 +1098,6 @@ func TestTimesRoundTrip(t *testing.T) {
 			func() (stephub.Video, error) { return s.UserVideo(ctx, "u1", created.ID) },
 			func() (stephub.Video, error) {
 				vs, err := s.ListVideos(ctx, "u1", 0, 1)
-				if err != nil || len(vs) != 1 {
-					return stephub.Video{}, errors.Join(err, errors.New("no video listed"))
-				}
-				return vs[0], nil
-			},
-			func() (stephub.Video, error) {
-				vs, err := s.UnfinishedVideos(ctx)
 				if err != nil || len(vs) != 1 {
 					return stephub.Video{}, errors.Join(err, errors.New("no video listed"))
 				}

@@ -5,13 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/stephub/stephub"
 )
 
 const videoColumns = `id, user_id, status, prompt, model, reference_image_url, step, progress,
-	video_url, error, last_seq, cost, created_at, updated_at`
+	video_url, error, last_seq, cost, created_at, updated_at, step_started_at, attempts, lease_expires_at`
 
 // CreateVideo takes v.Cost credits from the user userID and creates the
 // video v for it, pending, in one transaction: either both happen or
@@ -105,20 +106,6 @@ func (s *Store) ListVideos(ctx context.Context, userID string, before int64, lim
 	return normalizeAll(vs), nil
 }
 
-// UnfinishedVideos returns every pending or processing video, oldest first:
-// the jobs to resume after a restart.
-func (s *Store) UnfinishedVideos(ctx context.Context) ([]stephub.Video, error) {
-	var vs []stephub.Video
-	// The WHERE clause matches videos_unfinished_idx's predicate exactly,
-	// which both databases need to use that partial index.
-	if err := selectAll(ctx, s.db, &vs, "SELECT "+videoColumns+` FROM videos
-		WHERE status IN ('pending', 'processing')
-		ORDER BY id`); err != nil {
-		return nil, fmt.Errorf("unfinished videos: %w", err)
-	}
-	return normalizeAll(vs), nil
-}
-
 // Cancel ends the video videoID of the user userID with a cancelled event
 // carrying message, its step and progress unchanged, and gives its cost back
 // to the user, in one transaction. It returns the video as it now is and the
@@ -144,7 +131,7 @@ func (s *Store) Cancel(ctx context.Context, userID string, videoID int64, messag
 		if cur.Status.Terminal() {
 			return stephub.ErrVideoFinished
 		}
-		a, err = appendLocked(ctx, tx, cur, stephub.Step{
+		a, err = s.appendLocked(ctx, tx, cur, stephub.Step{
 			Step:     cur.Step,
 			Progress: cur.Progress,
 			Message:  message,
@@ -190,6 +177,11 @@ func (s *Store) lockVideo(ctx context.Context, tx *sqlx.Tx, id int64) (stephub.V
 func normalize(v stephub.Video) stephub.Video {
 	v.CreatedAt = v.CreatedAt.UTC()
 	v.UpdatedAt = v.UpdatedAt.UTC()
+	for _, t := range []*time.Time{v.StepStartedAt, v.LeaseExpiresAt} {
+		if t != nil {
+			*t = t.UTC()
+		}
+	}
 	return v
 }
 

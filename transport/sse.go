@@ -67,12 +67,15 @@ func (st *Streamer) sseOverConn(conn net.Conn, header http.Header, sub *hub.Subs
 	})
 	st.goLive(func() {
 		s := &sseSink{st: st, w: conn, deadline: conn.SetWriteDeadline, timeout: st.cfg.writeTimeout()}
+		var sent int
 		err := s.write(head)
-		if err == nil {
-			err = st.pump(ctx, sub, s, SSE)
+		if err != nil {
+			err = &WriteError{err}
+		} else {
+			sent, err = st.pump(ctx, sub, s, SSE)
 		}
 		conn.Close() // ends the reader
-		done(err)
+		done(sent, err)
 	})
 }
 
@@ -90,7 +93,7 @@ func discardUntilClosed(conn net.Conn) {
 
 // sseOverWriter streams through an http.ResponseWriter that cannot be taken
 // over, as with HTTP/2.
-func (st *Streamer) sseOverWriter(w http.ResponseWriter, r *http.Request, sub *hub.Subscription) error {
+func (st *Streamer) sseOverWriter(w http.ResponseWriter, r *http.Request, sub *hub.Subscription) (sent int, err error) {
 	for _, kv := range sseHeaders {
 		w.Header().Set(kv[0], kv[1])
 	}
@@ -98,7 +101,7 @@ func (st *Streamer) sseOverWriter(w http.ResponseWriter, r *http.Request, sub *h
 	rc := http.NewResponseController(w)
 	s := &sseSink{st: st, w: w, flush: rc.Flush, deadline: rc.SetWriteDeadline, timeout: st.cfg.writeTimeout()}
 	if err := s.write([]byte(sseRetry)); err != nil {
-		return err
+		return 0, &WriteError{err}
 	}
 	return st.pump(r.Context(), sub, s, SSE)
 }

@@ -66,7 +66,7 @@ func newFixture(t *testing.T, opts hub.Options, cfg transport.Config) *fixture {
 			http.Error(w, err.Error(), http.StatusServiceUnavailable)
 			return
 		}
-		done := func(err error) {
+		done := func(_ int, err error) {
 			sub.Close()
 			f.ended <- err
 		}

@@ -85,10 +85,18 @@ func New(cfg Config) *Streamer {
 	}}
 }
 
-// Done is told, once, how a stream ended: nil after the terminal event,
-// context.Canceled when the client left, hub.ErrClosed or
-// hub.ErrSlowConsumer when the hub ended it, or the write error.
-type Done func(err error)
+// Done is told, once, how many events a stream sent and how it ended: nil
+// after the terminal event, context.Canceled when the client left,
+// hub.ErrClosed or hub.ErrSlowConsumer when the hub ended it, or a
+// *WriteError when the peer could not be written to.
+type Done func(sent int, err error)
+
+// WriteError is a failed write to a peer: it is gone, or stopped reading
+// past the write deadline.
+type WriteError struct{ Err error }
+
+func (e *WriteError) Error() string { return "transport: write: " + e.Err.Error() }
+func (e *WriteError) Unwrap() error { return e.Err }
 
 // Wait blocks until every stream has ended, or ctx ends. Streams end when
 // their client leaves or the hub closes their subscription.
@@ -147,25 +155,27 @@ type sink interface {
 }
 
 // pump sends the subscription's backlog, then its live events as they come,
-// in batches, with heartbeats in between. It returns nil after the terminal
-// event, ctx.Err() when the client goes away, and the hub's reason when the
-// hub ends the subscription.
-func (st *Streamer) pump(ctx context.Context, sub *hub.Subscription, s sink, name string) error {
+// in batches, with heartbeats in between. It returns how many events it
+// sent, and why it stopped: nil after the terminal event, ctx.Err() when the
+// client goes away, the hub's reason when the hub ends the subscription, or
+// a *WriteError.
+func (st *Streamer) pump(ctx context.Context, sub *hub.Subscription, s sink, name string) (sent int, err error) {
 	cfg := st.cfg
 	deliver := func(batch []*hub.Event) (done bool, err error) {
 		if len(batch) == 0 {
 			return false, nil
 		}
 		if err := s.send(batch); err != nil {
-			return true, err
+			return true, &WriteError{err}
 		}
+		sent += len(batch)
 		if cfg.Observer != nil {
 			cfg.Observer.Delivered(name, len(batch))
 		}
 		return batch[len(batch)-1].Terminal, nil
 	}
 	if done, err := deliver(sub.Backlog()); done || err != nil {
-		return err
+		return sent, err
 	}
 
 	ping := time.NewTicker(cfg.pingInterval())
@@ -173,14 +183,14 @@ func (st *Streamer) pump(ctx context.Context, sub *hub.Subscription, s sink, nam
 	for {
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return sent, ctx.Err()
 		case <-ping.C:
 			if err := s.ping(); err != nil {
-				return err
+				return sent, &WriteError{err}
 			}
 		case e, ok := <-sub.C():
 			if !ok {
-				return sub.Err()
+				return sent, sub.Err()
 			}
 			// Batches are pooled rather than kept: most streams sit idle
 			// most of the time.
@@ -197,7 +207,7 @@ func (st *Streamer) pump(ctx context.Context, sub *hub.Subscription, s sink, nam
 			*bp = batch[:0]
 			st.batches.Put(bp)
 			if done || err != nil {
-				return err
+				return sent, err
 			}
 		}
 	}

@@ -43,13 +43,13 @@ type clientMessage struct {
 func (st *Streamer) WebSocket(w http.ResponseWriter, r *http.Request, sub *hub.Subscription, onCancel func(context.Context), done Done) {
 	conn, err := st.upgrader.Upgrade(w, r, nil)
 	if err != nil {
-		done(err) // Upgrade has answered the client
+		done(0, err) // Upgrade has answered the client
 		return
 	}
 	if sub == nil {
 		err := closeWith(conn, websocket.CloseNormalClosure, "")
 		conn.Close()
-		done(err)
+		done(0, err)
 		return
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -60,7 +60,7 @@ func (st *Streamer) WebSocket(w http.ResponseWriter, r *http.Request, sub *hub.S
 	})
 	st.goLive(func() {
 		s := &wsSink{conn: conn, timeout: st.cfg.writeTimeout()}
-		err := st.pump(ctx, sub, s, WebSocket)
+		sent, err := st.pump(ctx, sub, s, WebSocket)
 		switch {
 		case err == nil:
 			err = closeWith(conn, websocket.CloseNormalClosure, "")
@@ -70,7 +70,7 @@ func (st *Streamer) WebSocket(w http.ResponseWriter, r *http.Request, sub *hub.S
 			closeWith(conn, websocket.CloseTryAgainLater, "too slow; reconnect with last_event_id")
 		}
 		conn.Close() // ends the reader
-		done(err)
+		done(sent, err)
 	})
 }
 

@@ -31,6 +31,10 @@ type config struct {
 	MaxAttempts       int
 	LogLevel          string
 	DebugAddr         string
+	// TLSCert and TLSKey are PEM files; when set, serve speaks HTTPS, and
+	// with it HTTP/2, which lifts the six-connections-per-origin limit that
+	// browsers keep on HTTP/1.1 for front ends that open a stream per tab.
+	TLSCert, TLSKey string
 }
 
 // flagSet returns a FlagSet whose errors and help go to stderr.
@@ -73,6 +77,8 @@ func parseServeFlags(args []string, getenv func(string) string, stderr io.Writer
 	lease := fs.String("lease", envOr(getenv, "LEASE", "30s"), "how long a claimed video may go without a worker post (env LEASE)")
 	attempts := fs.String("max-attempts", envOr(getenv, "MAX_ATTEMPTS", "3"), "claims per video before it fails (env MAX_ATTEMPTS)")
 	fs.StringVar(&c.LogLevel, "log-level", envOr(getenv, "LOG_LEVEL", "info"), "debug, info, warn or error (env LOG_LEVEL)")
+	fs.StringVar(&c.TLSCert, "tls-cert", getenv("TLS_CERT"), "PEM certificate (chain) file: serve HTTPS and HTTP/2; needs -tls-key (env TLS_CERT)")
+	fs.StringVar(&c.TLSKey, "tls-key", getenv("TLS_KEY"), "PEM private key file of -tls-cert (env TLS_KEY)")
 	fs.StringVar(&c.DebugAddr, "debug-addr", getenv("DEBUG_ADDR"), "if set, serve Go's /debug/pprof on this address, e.g. 127.0.0.1:6060; keep it private (env DEBUG_ADDR)")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
@@ -105,6 +111,9 @@ func parseServeFlags(args []string, getenv func(string) string, stderr io.Writer
 	}
 	if c.MaxAttempts, err = strconv.Atoi(*attempts); err != nil || c.MaxAttempts < 1 {
 		return config{}, fmt.Errorf("-max-attempts: %q is not a positive integer", *attempts)
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return config{}, fmt.Errorf("-tls-cert and -tls-key go together: give both or neither")
 	}
 	return c, nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"net/http"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -62,6 +63,11 @@ func TestGenerateStreamComplete(t *testing.T) {
 		}
 		// A late joiner of a finished video still gets the whole history.
 		checkComplete(t, "late joiner", openStream(t, s, token, v.ID, "").readAll(t))
+
+		// One log line per stream, with what it sent and why it ended.
+		if !regexp.MustCompile(`"msg":"stream ended","transport":"sse","video_id":\d+,"user":"alice","duration_s":[0-9.e-]+,"events":9,"reason":"finished"`).MatchString(s.logs.String()) {
+			t.Errorf("no stream line with 9 events in the log:\n%s", s.logs.String())
+		}
 	})
 }
 

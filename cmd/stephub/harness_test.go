@@ -30,13 +30,14 @@ const (
 type testServer struct {
 	URL  string
 	logs *syncBuffer
+	out  *syncBuffer // what serve prints on stdout
 	stop context.CancelFunc
 	done chan error
 	once sync.Once
 }
 
-// syncBuffer collects the server's log output; the server writes while the
-// test reads.
+// syncBuffer collects the server's output; the server writes while the test
+// reads.
 type syncBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
@@ -72,9 +73,9 @@ func startServer(t *testing.T, databaseURL string, env map[string]string) *testS
 		vars[k] = v
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &testServer{logs: &syncBuffer{}, stop: cancel, done: make(chan error, 1)}
+	s := &testServer{logs: &syncBuffer{}, out: &syncBuffer{}, stop: cancel, done: make(chan error, 1)}
 	go func() {
-		s.done <- run(ctx, []string{"serve"}, func(k string) string { return vars[k] }, io.Discard, s.logs)
+		s.done <- run(ctx, []string{"serve"}, func(k string) string { return vars[k] }, s.out, s.logs)
 	}()
 	deadline := time.Now().Add(10 * time.Second)
 	for s.URL == "" {

@@ -1,5 +1,5 @@
 // Command stephub runs the stephub server and its tools: serve, token,
-// migrate and version. See the README for the flags and their env vars.
+// migrate, worker and version. See the README for the flags and their env vars.
 package main
 
 import (
@@ -32,6 +32,7 @@ commands:
   serve     run the server
   token     print an access token for a user
   migrate   apply the database schema and exit
+  worker    run the reference worker against a server
   version   print the version
 
 Run "stephub <command> -h" for a command's flags.
@@ -51,6 +52,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return token(rest, getenv, stdout, stderr)
 	case "migrate":
 		return migrate(ctx, rest, getenv, stderr)
+	case "worker":
+		return runWorker(ctx, rest, getenv, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "stephub", version)
 		return nil

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/url"
 	"os"
 	"time"
 
@@ -40,7 +42,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	if cfg.JWTSecret == "" {
+	devMode := cfg.JWTSecret == ""
+	if devMode {
 		logger.Warn("JWT_SECRET is not set: using the development secret; set it before exposing this server")
 		cfg.JWTSecret = devJWTSecret
 	}
@@ -48,8 +51,16 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
+	var tlsConfig *tls.Config
+	if cfg.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			return fmt.Errorf("-tls-cert, -tls-key: %w", err)
+		}
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
+	}
 
-	store, err := storage.Open(ctx, cfg.DatabaseURL)
+	store, err := storage.Open(ctx, cfg.DatabaseURL, storage.WithLease(cfg.Lease))
 	if err != nil {
 		return err
 	}
@@ -62,12 +73,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	m := metrics.New(reg)
 	h := hub.New(hub.Options{History: store, Observer: m})
 	svc := jobs.New(jobs.Options{
-		Store:     store,
-		Publisher: h,
-		Observer:  m,
-		Logger:    logger,
-		Mock:      cfg.Pipeline == "mock",
-		StepDelay: cfg.StepDelay,
+		Store:       store,
+		Publisher:   h,
+		Observer:    m,
+		Logger:      logger,
+		Mock:        cfg.Pipeline == "mock",
+		StepDelay:   cfg.StepDelay,
+		Lease:       cfg.Lease,
+		MaxAttempts: cfg.MaxAttempts,
 	})
 	if err := svc.Start(ctx); err != nil {
 		return err
@@ -99,13 +112,27 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		ReadHeaderTimeout: readHeaderTimeout,
 		IdleTimeout:       idleTimeout,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		TLSConfig:         tlsConfig,
 	}
 	// Streams end only when the hub lets them go, so Shutdown closes it.
 	srv.RegisterOnShutdown(h.Close)
+	if devMode {
+		if err := printSignInLink(stdout, signer, ln.Addr().String(), tlsConfig != nil); err != nil {
+			ln.Close()
+			return err
+		}
+	}
 	logger.Info("listening", "addr", ln.Addr().String(), "database", store.Dialect(), "pipeline", cfg.Pipeline, "version", version)
 
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	go func() {
+		if tlsConfig != nil {
+			// ServeTLS turns HTTP/2 on by itself.
+			served <- srv.ServeTLS(ln, "", "")
+			return
+		}
+		served <- srv.Serve(ln)
+	}()
 	select {
 	case err := <-served:
 		return fmt.Errorf("serve: %w", err)
@@ -123,6 +150,47 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// The user that the sign-in link of dev mode signs in: the README's curl
+// walkthrough uses the same, so its videos show on the dashboard.
+const (
+	devUser     = "demo"
+	devEmail    = "demo@example.com"
+	devTokenTTL = 24 * time.Hour
+)
+
+// printSignInLink prints a link that signs a browser in to the dashboard as
+// devUser. It goes to stdout and never to the log: the token in it is a
+// credential, and logs travel further than a terminal.
+func printSignInLink(w io.Writer, signer *auth.Signer, addr string, https bool) error {
+	token, err := signer.Issue(devUser, devEmail, devTokenTTL)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "Sign in: %s\n", signInURL(addr, https, token))
+	return err
+}
+
+// signInURL is the dashboard's address on the listener addr with token in
+// the query. A listener on every interface (":8000") is reached as
+// localhost.
+func signInURL(addr string, https bool, token string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		host, port = addr, ""
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "localhost"
+	}
+	if port != "" {
+		host = net.JoinHostPort(host, port)
+	}
+	u := url.URL{Scheme: "http", Host: host, Path: "/", RawQuery: url.Values{"token": {token}}.Encode()}
+	if https {
+		u.Scheme = "https"
+	}
+	return u.String()
 }
 
 // newLogger logs JSON, or text when stderr is a terminal.

@@ -1,0 +1,142 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/stephub/stephub/auth"
+	"github.com/stephub/stephub/internal/testdb"
+)
+
+// jwtLike matches anything shaped like a JWT: three base64url parts joined
+// by dots. No log line may hold one, whoever's it is.
+var jwtLike = regexp.MustCompile(`[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}`)
+
+// rawQuery matches the query parameters of stream and sign-in URLs.
+var rawQuery = regexp.MustCompile(`[?&](token|last_event_id)=`)
+
+// checkNoTokenShapes fails for anything in logs shaped like a token or a
+// raw query, showing only its start.
+func checkNoTokenShapes(t *testing.T, logs string) {
+	t.Helper()
+	for _, bad := range append(jwtLike.FindAllString(logs, -1), rawQuery.FindAllString(logs, -1)...) {
+		t.Errorf("the log holds %.16q…; want no token and no raw query", bad)
+	}
+}
+
+// TestLogsCarryNoToken drives the server through every way a token reaches
+// it: headers and ?token= on API calls, SSE and WebSocket streams, the
+// dashboard's sign-in link, worker and admin tokens, a token signed with
+// another secret, at the debug level, through shutdown. The log must hold
+// none of them, nor any raw URL; and each request line must give its route
+// pattern, status and duration in seconds.
+func TestLogsCarryNoToken(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, url string) {
+		s := startServer(t, url, map[string]string{"LOG_LEVEL": "debug", "STEP_DELAY": "5ms"})
+		token := userToken(t, "secretive")
+		other, err := auth.NewSigner("not-the-server-secret")
+		if err != nil {
+			t.Fatal(err)
+		}
+		forged, err := other.Issue("mallory", "", time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		v := generate(t, s, token) // Authorization header
+		openStream(t, s, token, v.ID, "").readAll(t)
+		openStream(t, s, token, v.ID, "3").readAll(t)
+		wsURL := fmt.Sprintf("ws%s/api/v1/videos/%d/ws?token=%s&last_event_id=2", strings.TrimPrefix(s.URL, "http"), v.ID, token)
+		conn, _, err := websocket.DefaultDialer.Dial(wsURL, nil)
+		if err != nil {
+			t.Fatalf("dial: %v", err)
+		}
+		for {
+			if _, _, err := conn.ReadMessage(); err != nil {
+				break
+			}
+		}
+		conn.Close()
+		requests := []struct {
+			method, path, token string
+			body                any
+			want                int
+		}{
+			{"GET", "/?token=" + token, "", nil, http.StatusOK},
+			{"GET", fmt.Sprintf("/videos/%d?token=%s", v.ID, token), "", nil, http.StatusOK},
+			{"GET", fmt.Sprintf("/api/v1/videos/%d?token=%s", v.ID, token), "", nil, http.StatusOK},
+			{"GET", "/api/v1/users/me?token=" + forged, "", nil, http.StatusUnauthorized},
+			{"GET", "/api/v1/users/me", forged, nil, http.StatusUnauthorized},
+			{"GET", fmt.Sprintf("/api/v1/videos/%d/stream?token=%s", v.ID, forged), "", nil, http.StatusUnauthorized},
+			{"POST", fmt.Sprintf("/api/v1/videos/%d/cancel?token=%s", v.ID, token), "", nil, http.StatusConflict},
+			{"PUT", "/api/v1/admin/users/secretive", testAdminToken, map[string]any{"credits": 5000}, http.StatusOK},
+			{"POST", fmt.Sprintf("/api/v1/videos/%d/events", v.ID), testWorkerToken, map[string]any{"step": 9, "message": "late", "progress": 100}, http.StatusConflict},
+			{"GET", "/api/v1/nowhere?token=" + token, "", nil, http.StatusNotFound},
+		}
+		for _, r := range requests {
+			if resp, body := call(t, r.method, s.URL+r.path, r.token, r.body, nil); resp.StatusCode != r.want {
+				t.Errorf("%s %s: %d %s; want %d", r.method, strings.ReplaceAll(r.path, token, "…"), resp.StatusCode, body, r.want)
+			}
+		}
+		s.Stop(t) // the shutdown's lines too
+
+		logs := s.logs.String()
+		for _, secret := range []string{token, forged, testWorkerToken, testAdminToken, testJWTSecret} {
+			if strings.Contains(logs, secret) {
+				t.Errorf("the log holds the secret %.12s…", secret)
+			}
+		}
+		checkNoTokenShapes(t, logs)
+
+		requestLines := 0
+		for line := range strings.Lines(logs) {
+			var rec map[string]any
+			if err := json.Unmarshal([]byte(line), &rec); err != nil {
+				t.Errorf("log line %q is not JSON: %v", line, err)
+				continue
+			}
+			for _, key := range []string{"url", "uri", "path", "query", "token", "authorization"} {
+				if _, ok := rec[key]; ok {
+					t.Errorf("log line %q has the key %s", line, key)
+				}
+			}
+			if rec["msg"] != "request" {
+				continue
+			}
+			requestLines++
+			route, _ := rec["route"].(string)
+			_, isStatus := rec["status"].(float64)
+			d, isSeconds := rec["duration_s"].(float64)
+			if !strings.HasPrefix(route, "/") && route != "unmatched" || idPath.MatchString(route) || !isStatus || !isSeconds || d < 0 || d > 60 {
+				t.Errorf("request line %q: want a route pattern, a status and duration_s in seconds", line)
+			}
+		}
+		if want := len(requests) + 4; requestLines < want {
+			t.Errorf("%d request lines; want at least %d, one per request", requestLines, want)
+		}
+	})
+}
+
+// TestSignInLinkStaysOutOfTheLog starts the server without JWT_SECRET: it
+// prints a sign-in link, token included, on stdout for the developer, and
+// the log must not repeat it.
+func TestSignInLinkStaysOutOfTheLog(t *testing.T) {
+	s := startServer(t, testdb.SQLite(t), map[string]string{"JWT_SECRET": ""})
+	s.Stop(t)
+	_, token, ok := strings.Cut(s.out.String(), "token=")
+	token, _, _ = strings.Cut(strings.TrimSpace(token), "&")
+	if !ok || token == "" {
+		t.Fatalf("stdout %q: want a sign-in link with a token", s.out.String())
+	}
+	if strings.Contains(s.logs.String(), token) {
+		t.Errorf("the log holds the sign-in token")
+	}
+	checkNoTokenShapes(t, s.logs.String())
+}

@@ -1,0 +1,100 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/stephub/stephub"
+	"github.com/stephub/stephub/storage"
+)
+
+// claimPoll is how often a waiting claim looks again without being woken:
+// videos created or requeued on another node wake nobody here.
+const claimPoll = time.Second
+
+// leaseCheck is how often expired leases are looked for.
+const leaseCheck = time.Second
+
+// wakeClaimers tells waiting claims that a video may be pending.
+func (s *Service) wakeClaimers() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	close(s.pending)
+	s.pending = make(chan struct{})
+}
+
+func (s *Service) pendingSignal() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.pending
+}
+
+// Claim leases the oldest pending video to the caller, waiting up to wait
+// for one to come. It returns stephub.ErrNotFound when none came, and at
+// once with the mock pipeline, whose videos only its built-in worker runs.
+func (s *Service) Claim(ctx context.Context, wait time.Duration) (stephub.Video, error) {
+	if s.mock {
+		return stephub.Video{}, stephub.ErrNotFound
+	}
+	return s.claim(ctx, wait)
+}
+
+func (s *Service) claim(ctx context.Context, wait time.Duration) (stephub.Video, error) {
+	deadline := time.Now().Add(wait)
+	for {
+		// Taken before looking, so that a video created just after the
+		// look still wakes this claim.
+		woken := s.pendingSignal()
+		v, err := s.store.Claim(ctx)
+		if !errors.Is(err, stephub.ErrNotFound) {
+			return v, err
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return stephub.Video{}, stephub.ErrNotFound
+		}
+		t := time.NewTimer(min(left, claimPoll))
+		select {
+		case <-woken:
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return stephub.Video{}, ctx.Err()
+		}
+		t.Stop()
+	}
+}
+
+// expireLeases requeues or fails, every leaseCheck, the videos whose runner
+// went silent, and publishes what became of them, until ctx ends.
+func (s *Service) expireLeases(ctx context.Context) {
+	tick := time.NewTicker(leaseCheck)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		expired, err := s.store.ExpireLeases(ctx, s.maxAttempts)
+		for _, e := range expired {
+			s.logger.Warn("lease expired", "video_id", e.VideoID, "status", e.Event.Status)
+			s.publishInOrder(e.VideoID, e.Appended)
+		}
+		if len(expired) > 0 {
+			s.wakeClaimers()
+		}
+		if err != nil && ctx.Err() == nil {
+			s.logger.Error("expiring leases", "err", err)
+		}
+	}
+}
+
+// publishInOrder publishes a stored event under its video's publishing
+// lock, behind any publish of an earlier event.
+func (s *Service) publishInOrder(videoID int64, a storage.Appended) {
+	unlock := s.lockVideo(videoID)
+	defer unlock()
+	s.publish(videoID, a)
+}
