@@ -25,5 +25,6 @@ func (s *Server) addRoutes(rt *router) {
 
 	rt.handle(http.MethodGet, "/", s.Static)
 	rt.handle(http.MethodGet, "/videos/:id", s.Static)
+	rt.handle(http.MethodGet, "/static/*file", s.Static)
 	rt.handle(http.MethodGet, "/uploads/videos/mock-video.mp4", s.Static)
 }

@@ -1,6 +1,8 @@
 // Package web holds the files the browser gets, embedded in the binary so
-// that one file is the whole deployment: the dashboard page and the mock
-// video that completed mock jobs point at.
+// that one file is the whole deployment: the dashboard (its page, ES
+// modules, style sheet, shared worker and trial images) and the mock video
+// that completed mock jobs point at. Nothing needs building: the modules
+// are plain JavaScript that browsers load as they are.
 //
 // Handler serves them at the paths the contract fixes; FS exposes the same
 // files for anyone who wants to mount them differently.
@@ -13,6 +15,8 @@ import (
 	"encoding/hex"
 	"io/fs"
 	"net/http"
+	"path"
+	"strings"
 	"time"
 )
 
@@ -35,8 +39,29 @@ const (
 // mock job's video_url says.
 const MockVideoURL = "/uploads/videos/mock-video.mp4"
 
-// FS returns the browser's files, rooted so that Index and MockVideo are at
-// its top. It is read-only and safe for concurrent use.
+// AssetPrefix is the path under which Handler serves every file of FS by
+// its name: /static/app.js, /static/trial-city.svg.
+const AssetPrefix = "/static/"
+
+// contentTypes are the types of the files Handler serves, by extension. Go's
+// MIME table lacks .mp4 and the system's may differ, so it is spelt out;
+// TestHandlerServesEveryFile keeps it complete.
+var contentTypes = map[string]string{
+	".html": "text/html; charset=utf-8",
+	".js":   "text/javascript; charset=utf-8",
+	".css":  "text/css; charset=utf-8",
+	".svg":  "image/svg+xml",
+	".mp4":  "video/mp4",
+}
+
+// contentSecurityPolicy keeps the page, its modules and its worker to this
+// origin: no inline script or style, no third party, no framing. 'self'
+// covers the WebSocket to the same host.
+const contentSecurityPolicy = "default-src 'self'; base-uri 'none'; object-src 'none'; form-action 'self'; frame-ancestors 'none'"
+
+// FS returns the browser's files, rooted so that Index, MockVideo and the
+// dashboard's files are at its top. It is read-only and safe for concurrent
+// use.
 func FS() fs.FS {
 	sub, err := fs.Sub(static, "static")
 	if err != nil {
@@ -47,19 +72,26 @@ func FS() fs.FS {
 	return sub
 }
 
-// Handler serves MockVideo at MockVideoURL and the dashboard page at every
-// other path: the router decides which paths reach it (the contract's GET /
-// and GET /videos/{id}), and the page itself reads the video id from the
-// address. It answers GET and HEAD, honours Range requests so that browsers
+// Handler serves MockVideo at MockVideoURL, each file of FS at AssetPrefix
+// followed by its name (404 for any other name there), and the dashboard
+// page at every other path: the router decides which paths reach it (the
+// contract's GET / and GET /videos/{id}), and the page itself reads the
+// video id from the address. It answers GET and HEAD, honours Range requests so that browsers
 // can seek in the video, and is safe for concurrent use.
 func Handler() http.Handler {
-	page := load(Index, "text/html; charset=utf-8")
-	// Go's MIME table has no .mp4, and the system's may lack it too.
-	video := load(MockVideo, "video/mp4")
+	files := loadAll()
+	page, video := files[Index], files[MockVideo]
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f := page
 		if r.URL.Path == MockVideoURL {
 			f = video
+		} else if name, ok := strings.CutPrefix(r.URL.Path, AssetPrefix); ok {
+			asset, ok := files[name]
+			if !ok {
+				http.NotFound(w, r)
+				return
+			}
+			f = asset
 		}
 		h := w.Header()
 		h.Set("Content-Type", f.contentType)
@@ -68,6 +100,10 @@ func Handler() http.Handler {
 		// that check a 304 when nothing changed.
 		h.Set("Cache-Control", "no-cache")
 		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Content-Security-Policy", contentSecurityPolicy)
+		// GET /?token=… carries a token until the page removes it; no
+		// request may pass the address on.
+		h.Set("Referrer-Policy", "no-referrer")
 		// ServeContent rather than ServeFileFS: the latter redirects any
 		// path ending in /index.html, and here every path gets a file.
 		// Embedded files have no modification time; the ETag stands in.
@@ -81,18 +117,30 @@ type file struct {
 	data                    []byte
 }
 
-// load reads name from FS. The embed directive and TestFSHoldsTheFiles
-// guarantee that it exists, so a failure is a broken build.
-func load(name, contentType string) file {
-	data, err := fs.ReadFile(FS(), name)
+// loadAll reads every file of FS. The embed directive and the package's
+// tests guarantee that they can be read and have a type, so a failure is a
+// broken build.
+func loadAll() map[string]file {
+	files := make(map[string]file)
+	err := fs.WalkDir(FS(), ".", func(name string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := fs.ReadFile(FS(), name)
+		if err != nil {
+			return err
+		}
+		sum := sha256.Sum256(data)
+		files[name] = file{
+			name:        name,
+			contentType: contentTypes[path.Ext(name)],
+			etag:        `"` + hex.EncodeToString(sum[:16]) + `"`,
+			data:        data,
+		}
+		return nil
+	})
 	if err != nil {
 		panic(err)
 	}
-	sum := sha256.Sum256(data)
-	return file{
-		name:        name,
-		contentType: contentType,
-		etag:        `"` + hex.EncodeToString(sum[:16]) + `"`,
-		data:        data,
-	}
+	return files
 }

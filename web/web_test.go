@@ -7,6 +7,9 @@ import (
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
+	"path"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -14,13 +17,56 @@ import (
 	"github.com/stephub/stephub/web"
 )
 
+// files is everything FS holds. Whatever is in FS is served, so a new file
+// should be a deliberate change to this list.
+var files = []string{
+	"api.js",
+	"app.js",
+	"connections.js",
+	"dom.js",
+	"feed.js",
+	"format.js",
+	"generate-form.js",
+	"icon.svg",
+	web.Index,
+	web.MockVideo,
+	"session.js",
+	"stream-worker.js",
+	"streams.js",
+	"style.css",
+	"trial-city.svg",
+	"trial-forest.svg",
+	"trial-mountains.svg",
+	"trial-sunset.svg",
+	"video-list.js",
+	"watch-view.js",
+}
+
 func TestFSHoldsTheFiles(t *testing.T) {
-	if err := fstest.TestFS(web.FS(), web.Index, web.MockVideo); err != nil {
+	if err := fstest.TestFS(web.FS(), files...); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func TestIndexIsSelfContained(t *testing.T) {
+// textFiles returns the name and content of every file the browser parses
+// as text.
+func textFiles(t *testing.T) map[string][]byte {
+	t.Helper()
+	out := make(map[string][]byte)
+	for _, name := range files {
+		switch path.Ext(name) {
+		case ".html", ".js", ".css", ".svg":
+			data, err := fs.ReadFile(web.FS(), name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out[name] = data
+		}
+	}
+	return out
+}
+
+func TestIndexIsHTML5(t *testing.T) {
 	page, err := fs.ReadFile(web.FS(), web.Index)
 	if err != nil {
 		t.Fatal(err)
@@ -28,12 +74,53 @@ func TestIndexIsSelfContained(t *testing.T) {
 	if !bytes.HasPrefix(page, []byte("<!DOCTYPE html>")) {
 		t.Errorf("index.html starts with %q; want the HTML5 doctype", page[:min(len(page), 20)])
 	}
-	// No external resources: the page must work offline and leak no
+}
+
+func TestFilesAreSelfContained(t *testing.T) {
+	// No external resources: the dashboard must work offline and leak no
 	// visit (or token) to a third party.
-	for _, attr := range []string{`src="http`, `href="http`, `src="//`, `href="//`, "@import", "url(http"} {
-		if bytes.Contains(page, []byte(attr)) {
-			t.Errorf("index.html loads an external resource (%s)", attr)
+	external := []string{`src="http`, `href="http`, `src="//`, `href="//`, "@import", "url(http", "url(//",
+		`from "http`, `import("http`, `fetch("http`}
+	for name, data := range textFiles(t) {
+		for _, s := range external {
+			if bytes.Contains(data, []byte(s)) {
+				t.Errorf("%s loads an external resource (%s)", name, s)
+			}
 		}
+	}
+}
+
+// references finds what a file points at: attributes in HTML, imports and
+// worker URLs in modules.
+var references = []*regexp.Regexp{
+	regexp.MustCompile(`(?:src|href|value)="(/[^"]*)"`),
+	regexp.MustCompile(`(?m)^\s*(?:import|export)\b[^"]*?from\s+"(\./[^"]+)"`),
+	regexp.MustCompile(`new URL\("(\./[^"]+)", import\.meta\.url\)`),
+}
+
+func TestReferencesResolve(t *testing.T) {
+	served := make(map[string]bool)
+	for _, name := range files {
+		served[web.AssetPrefix+name] = true
+		served["./"+name] = true
+	}
+	// Pages and the video, which the router sends to Handler by their
+	// own routes.
+	served["/"], served[web.MockVideoURL] = true, true
+
+	found := 0
+	for name, data := range textFiles(t) {
+		for _, re := range references {
+			for _, m := range re.FindAllSubmatch(data, -1) {
+				found++
+				if ref := string(m[1]); !served[ref] {
+					t.Errorf("%s refers to %s, which is not served", name, ref)
+				}
+			}
+		}
+	}
+	if found < 20 {
+		t.Errorf("found %d references; the patterns no longer match the files", found)
 	}
 }
 
@@ -74,10 +161,10 @@ func TestFSHasNothingElse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Whatever is in FS may end up served; a stray file should be a
-	// deliberate change to this list.
-	if got, want := strings.Join(names, ","), web.Index+","+web.MockVideo; got != want {
-		t.Errorf("files: got %s; want %s", got, want)
+	want := slices.Clone(files)
+	slices.Sort(want)
+	if got, want := strings.Join(names, ","), strings.Join(want, ","); got != want {
+		t.Errorf("files:\ngot  %s\nwant %s", got, want)
 	}
 }
 
@@ -123,6 +210,14 @@ func TestHandlerServesPageAndVideo(t *testing.T) {
 		if !bytes.Contains(body, []byte("<title>stephub</title>")) {
 			t.Errorf("GET %s: body is not the dashboard page", path)
 		}
+		// The page arrives with ?token=…: no request may pass the
+		// address on, and nothing but this origin may run in it.
+		if got := resp.Header.Get("Referrer-Policy"); got != "no-referrer" {
+			t.Errorf("GET %s Referrer-Policy: got %q; want no-referrer", path, got)
+		}
+		if got := resp.Header.Get("Content-Security-Policy"); !strings.Contains(got, "default-src 'self'") {
+			t.Errorf("GET %s Content-Security-Policy: got %q; want default-src 'self'", path, got)
+		}
 	}
 
 	// The whole video, then a range of it, then a revalidation.
@@ -142,5 +237,40 @@ func TestHandlerServesPageAndVideo(t *testing.T) {
 	resp, _ = get(web.MockVideoURL, "If-None-Match", etag)
 	if resp.StatusCode != http.StatusNotModified {
 		t.Errorf("GET video If-None-Match: got %d; want 304", resp.StatusCode)
+	}
+}
+
+func TestHandlerServesEveryFile(t *testing.T) {
+	srv := httptest.NewServer(web.Handler())
+	defer srv.Close()
+	wantType := map[string]string{
+		".html": "text/html; charset=utf-8",
+		".js":   "text/javascript; charset=utf-8",
+		".css":  "text/css; charset=utf-8",
+		".svg":  "image/svg+xml",
+		".mp4":  "video/mp4",
+	}
+	for _, name := range files {
+		want, err := fs.ReadFile(web.FS(), name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := srv.Client().Get(srv.URL + web.AssetPrefix + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ct, ok := wantType[path.Ext(name)]
+		if !ok {
+			t.Errorf("%s: no content type known for %s files", name, path.Ext(name))
+		}
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != ct || !bytes.Equal(body, want) {
+			t.Errorf("GET %s%s: got %d %q, %d bytes; want 200 %q, %d bytes",
+				web.AssetPrefix, name, resp.StatusCode, resp.Header.Get("Content-Type"), len(body), ct, len(want))
+		}
 	}
 }

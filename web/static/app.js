@@ -1,0 +1,207 @@
+// The dashboard: signs in, shows the user and credits, generates videos,
+// lists them, and watches one at /videos/{id}. Each part lives in its own
+// module; this one wires them together and owns the page's state.
+
+import { cancelVideo, fetchMe, getVideo, setUnauthorizedHandler } from "./api.js";
+import { byId } from "./dom.js";
+import { formatCredits } from "./format.js";
+import { setupGenerateForm } from "./generate-form.js";
+import { clearToken, getToken, onTokenChange, setToken, takeTokenFromURL } from "./session.js";
+import { openStreams } from "./streams.js";
+import { VideoList } from "./video-list.js";
+import { WatchPanel } from "./watch-view.js";
+
+const TRANSPORT_KEY = "stephub_transport";
+const WATCH_PATH = /^\/videos\/(\d+)\/?$/;
+
+const signin = byId("signin");
+const dashboard = byId("dashboard");
+const account = byId("account");
+const creditsNode = byId("credits");
+
+let credits = null;
+/** The watched video and its stream handle, or null. */
+let watching = null;
+
+const streams = openStreams({
+  onWorkerError: (message) => console.error(`stephub stream worker: ${message}`),
+});
+
+const panel = new WatchPanel({
+  onCancel: cancel,
+  onRetry: (videoId) => {
+    if (watching?.videoId === videoId) watching.handle.retry(getToken());
+  },
+  onFinished: () => {
+    // Credits move when a job ends: a failed or cancelled one refunds.
+    refreshMe();
+    videos.refresh();
+  },
+});
+
+const videos = new VideoList({ onOpen: (videoId) => navigate(`/videos/${videoId}`) });
+
+setupGenerateForm({
+  freshCredits: async () => {
+    await refreshMe();
+    return formatCredits(credits);
+  },
+  onCreated(video) {
+    refreshMe();
+    videos.refresh();
+    navigate(`/videos/${video.id}`);
+  },
+});
+
+setUnauthorizedHandler(() =>
+  showSignIn("Your session has expired or the token is not valid. Paste a new access token to go on."));
+
+// --- signing in ---------------------------------------------------------
+
+function showSignIn(message) {
+  unwatch();
+  dashboard.hidden = true;
+  account.hidden = true;
+  signin.hidden = false;
+  byId("signin-message").textContent = message;
+  byId("token-input").focus();
+}
+
+/** Shows the dashboard for the stored token, or the sign-in form if it fails. */
+async function enter() {
+  let me;
+  try {
+    me = await fetchMe();
+  } catch (err) {
+    if (err.status !== 401) showSignIn(`Signing in failed: ${err.message}`);
+    return; // a 401 has shown the sign-in form already
+  }
+  showMe(me);
+  signin.hidden = true;
+  dashboard.hidden = false;
+  account.hidden = false;
+  videos.refresh();
+  const before = watching;
+  route();
+  // Signed in again while watching (in this tab or another): a stream that
+  // gave up on the old token dials again with this one.
+  if (before && watching === before) watching.handle.retry(getToken());
+}
+
+async function refreshMe() {
+  try {
+    showMe(await fetchMe());
+  } catch {
+    // A 401 shows the sign-in form; anything else keeps the last balance.
+  }
+}
+
+function showMe(me) {
+  credits = me.credits;
+  byId("user-name").textContent = me.email || me.id;
+  creditsNode.textContent = formatCredits(me.credits);
+  byId("credits-badge").classList.toggle("low", me.credits < 100);
+}
+
+byId("signin-form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const token = byId("token-input").value.trim();
+  if (!token) return;
+  setToken(token);
+  byId("token-input").value = "";
+  enter();
+});
+
+byId("sign-out").addEventListener("click", () => {
+  clearToken();
+  showSignIn("You are signed out. Paste an access token to sign in again.");
+});
+
+onTokenChange((token) => {
+  if (token) enter();
+  else showSignIn("You signed out in another tab.");
+});
+
+// --- watching ------------------------------------------------------------
+
+function transport() {
+  return localStorage.getItem(TRANSPORT_KEY) === "ws" ? "ws" : "sse";
+}
+
+function showTransport() {
+  for (const radio of document.querySelectorAll('input[name="transport"]')) radio.checked = radio.value === transport();
+}
+
+for (const radio of document.querySelectorAll('input[name="transport"]')) {
+  radio.addEventListener("change", () => {
+    localStorage.setItem(TRANSPORT_KEY, radio.value);
+    watching?.handle.setTransport(radio.value);
+  });
+}
+window.addEventListener("storage", (e) => {
+  if (e.key !== TRANSPORT_KEY) return;
+  showTransport();
+  watching?.handle.setTransport(transport());
+});
+
+function watch(videoId) {
+  if (watching?.videoId === videoId) return;
+  unwatch();
+  videos.setCurrent(videoId);
+  if (videoId === null) {
+    panel.hide();
+    return;
+  }
+  panel.show(videoId);
+  const handle = streams.watch(videoId, { token: getToken(), transport: transport() }, (update) => {
+    panel.update(update);
+    if (update.state === "unauthorized") showSignIn("Your access token is not valid any more. Paste a new one to go on.");
+    const last = update.events?.at(-1);
+    if (last) videos.applyEvent(videoId, last);
+  });
+  watching = { videoId, handle };
+  getVideo(videoId).then((video) => panel.setVideo(video), (err) => {
+    if (err.status === 404 && watching?.videoId === videoId) panel.showAlert(`There is no video #${videoId} in your account.`);
+  });
+}
+
+function unwatch() {
+  watching?.handle.close();
+  watching = null;
+}
+
+async function cancel(videoId) {
+  panel.setCancelState({ busy: true });
+  try {
+    await cancelVideo(videoId);
+    // The stream brings the cancelled event, which ends the job in every tab.
+    panel.setCancelState({ busy: false });
+  } catch (err) {
+    const why = err.code === "video_finished" ? "The job had already finished." : err.message;
+    panel.setCancelState({ busy: false, error: `Could not cancel: ${why}` });
+  }
+}
+
+// --- routing -------------------------------------------------------------
+
+function route() {
+  const m = WATCH_PATH.exec(window.location.pathname);
+  document.body.classList.toggle("watching", m !== null);
+  watch(m ? Number(m[1]) : null);
+}
+
+function navigate(path) {
+  if (window.location.pathname !== path) history.pushState(null, "", path);
+  route();
+}
+
+window.addEventListener("popstate", () => {
+  if (!dashboard.hidden) route();
+});
+
+// --- start ---------------------------------------------------------------
+
+takeTokenFromURL();
+showTransport();
+if (getToken()) enter();
+else showSignIn("Paste an access token to sign in.");
