@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/stephub/stephub/hub"
 )
@@ -60,19 +59,18 @@ func (st *Streamer) sseOverConn(conn net.Conn, header http.Header, sub *hub.Subs
 	}
 	head = append(append(head, "\r\n"...), sseRetry...)
 
-	ctx, cancel := context.WithCancel(context.Background())
 	st.goLive(func() {
-		defer cancel()
 		discardUntilClosed(conn)
+		sub.Close() // the client left, or the writer closed the connection
 	})
 	st.goLive(func() {
-		s := &sseSink{st: st, w: conn, deadline: conn.SetWriteDeadline, timeout: st.cfg.writeTimeout()}
+		s := &sseSink{st: st, w: conn, deadline: writeDeadline{set: conn.SetWriteDeadline, timeout: st.cfg.writeTimeout()}}
 		var sent int
 		err := s.write(head)
 		if err != nil {
 			err = &WriteError{err}
 		} else {
-			sent, err = st.pump(ctx, sub, s, SSE)
+			sent, err = st.pump(context.Background(), sub, s, SSE)
 		}
 		conn.Close() // ends the reader
 		done(sent, err)
@@ -99,10 +97,12 @@ func (st *Streamer) sseOverWriter(w http.ResponseWriter, r *http.Request, sub *h
 	}
 	w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(w)
-	s := &sseSink{st: st, w: w, flush: rc.Flush, deadline: rc.SetWriteDeadline, timeout: st.cfg.writeTimeout()}
+	s := &sseSink{st: st, w: w, flush: rc.Flush, deadline: writeDeadline{set: rc.SetWriteDeadline, timeout: st.cfg.writeTimeout()}}
 	if err := s.write([]byte(sseRetry)); err != nil {
 		return 0, &WriteError{err}
 	}
+	stop := context.AfterFunc(r.Context(), sub.Close) // the client left
+	defer stop()
 	return st.pump(r.Context(), sub, s, SSE)
 }
 
@@ -111,8 +111,7 @@ type sseSink struct {
 	st       *Streamer
 	w        io.Writer
 	flush    func() error // nil when writes go straight to the socket
-	deadline func(time.Time) error
-	timeout  time.Duration
+	deadline writeDeadline
 }
 
 func (s *sseSink) send(events []*hub.Event) error {
@@ -141,9 +140,7 @@ func (s *sseSink) ping() error { return s.write(ssePing) }
 // write sends b under a deadline, so that a peer that stopped reading is
 // let go.
 func (s *sseSink) write(b []byte) error {
-	// Not every ResponseWriter supports deadlines (httptest's recorder does
-	// not); the write itself still fails on a dead connection.
-	_ = s.deadline(time.Now().Add(s.timeout))
+	s.deadline.arm()
 	if _, err := s.w.Write(b); err != nil {
 		return err
 	}

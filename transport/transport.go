@@ -14,6 +14,7 @@ package transport
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"sync"
@@ -114,6 +115,29 @@ func (st *Streamer) Wait(ctx context.Context) error {
 	}
 }
 
+// writeDeadline keeps a connection's write deadline between half of timeout
+// and all of it ahead, moving it only once half is used up: moving a
+// deadline costs a runtime timer update, and a busy stream writes many
+// times within one.
+type writeDeadline struct {
+	set     func(time.Time) error
+	timeout time.Duration
+	at      time.Time
+}
+
+// arm makes sure the next write fails if it cannot finish within half of
+// timeout at least.
+func (d *writeDeadline) arm() {
+	now := time.Now()
+	if d.at.Sub(now) > d.timeout/2 {
+		return
+	}
+	d.at = now.Add(d.timeout)
+	// Not every ResponseWriter supports deadlines (httptest's recorder
+	// does not); a write still fails on a dead connection.
+	_ = d.set(d.at)
+}
+
 // goLive runs f on a goroutine the Streamer owns.
 func (st *Streamer) goLive(f func()) {
 	st.live.Add(1)
@@ -154,11 +178,20 @@ type sink interface {
 	ping() error
 }
 
+// errClientGone ends a stream whose client left: whoever noticed closed the
+// subscription.
+var errClientGone = fmt.Errorf("transport: the client left: %w", context.Canceled)
+
 // pump sends the subscription's backlog, then its live events as they come,
-// in batches, with heartbeats in between. It returns how many events it
-// sent, and why it stopped: nil after the terminal event, ctx.Err() when the
-// client goes away, the hub's reason when the hub ends the subscription, or
-// a *WriteError.
+// in batches, with heartbeats in between; ctx bounds the reads of stored
+// events that fill gaps. It returns how many events it sent, and why it
+// stopped: nil after the terminal event, errClientGone when the
+// subscription was closed because the client left, the hub's reason when
+// the hub ended it, or a *WriteError.
+//
+// A stream has one wake-up source besides its heartbeat, the
+// subscription: whoever notices the client leaving closes the subscription
+// rather than cancelling a context, which keeps the wait cheap.
 func (st *Streamer) pump(ctx context.Context, sub *hub.Subscription, s sink, name string) (sent int, err error) {
 	cfg := st.cfg
 	deliver := func(batch []*hub.Event) (done bool, err error) {
@@ -182,15 +215,16 @@ func (st *Streamer) pump(ctx context.Context, sub *hub.Subscription, s sink, nam
 	defer ping.Stop()
 	for {
 		select {
-		case <-ctx.Done():
-			return sent, ctx.Err()
 		case <-ping.C:
 			if err := s.ping(); err != nil {
 				return sent, &WriteError{err}
 			}
 		case e, ok := <-sub.C():
 			if !ok {
-				return sent, sub.Err()
+				if err := sub.Err(); err != nil {
+					return sent, err
+				}
+				return sent, errClientGone
 			}
 			// Batches are pooled rather than kept: most streams sit idle
 			// most of the time.

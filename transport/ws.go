@@ -55,11 +55,12 @@ func (st *Streamer) WebSocket(w http.ResponseWriter, r *http.Request, sub *hub.S
 	ctx, cancel := context.WithCancel(context.Background())
 	pongWait := 2 * st.cfg.pingInterval()
 	st.goLive(func() {
-		defer cancel() // a dead or departed peer ends the writer too
+		defer cancel()
 		readClient(ctx, conn, pongWait, onCancel)
+		sub.Close() // a dead or departed peer ends the writer too
 	})
 	st.goLive(func() {
-		s := &wsSink{conn: conn, timeout: st.cfg.writeTimeout()}
+		s := &wsSink{conn: conn, deadline: writeDeadline{set: conn.SetWriteDeadline, timeout: st.cfg.writeTimeout()}}
 		sent, err := st.pump(ctx, sub, s, WebSocket)
 		switch {
 		case err == nil:
@@ -98,12 +99,12 @@ func closeWith(conn *websocket.Conn, code int, reason string) error {
 }
 
 type wsSink struct {
-	conn    *websocket.Conn
-	timeout time.Duration
+	conn     *websocket.Conn
+	deadline writeDeadline
 }
 
 func (s *wsSink) send(events []*hub.Event) error {
-	s.conn.SetWriteDeadline(time.Now().Add(s.timeout))
+	s.deadline.arm()
 	for _, e := range events {
 		if err := s.conn.WriteMessage(websocket.TextMessage, e.Data); err != nil {
 			return err
@@ -113,5 +114,7 @@ func (s *wsSink) send(events []*hub.Event) error {
 }
 
 func (s *wsSink) ping() error {
-	return s.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(s.timeout))
+	// WriteControl sets the connection's write deadline to its own.
+	s.deadline.at = time.Now().Add(s.deadline.timeout)
+	return s.conn.WriteControl(websocket.PingMessage, nil, s.deadline.at)
 }

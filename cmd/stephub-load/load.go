@@ -31,8 +31,12 @@ type load struct {
 
 	received   atomic.Int64 // events delivered, without repeats
 	reconnects atomic.Int64
-	latency    histogram
+	// latency is sharded by subscriber: thousands of readers recording
+	// similar latencies into one set of counters would queue on them.
+	latency [latencyShards]histogram
 }
+
+const latencyShards = 32
 
 func newLoad(cfg config, log io.Writer) *load {
 	l := &load{cfg: cfg, log: log}
@@ -55,7 +59,7 @@ type result struct {
 	events, expected     int64
 	received, reconnects int64
 	window               time.Duration
-	latency              *histogram
+	latency              *[latencyShards]histogram
 	cpu                  time.Duration
 	rssBefore, rssAfter  int64 // bytes, before and after connecting
 	rssEnd               int64 // bytes, at the end of the run
@@ -68,8 +72,12 @@ func (r result) String() string {
 		r.cfg.Transport, r.cfg.Videos, r.connections, r.events, r.received, r.expected-r.received, r.reconnects)
 	secs := r.window.Seconds()
 	if r.events > 0 {
+		var all histogram
+		for i := range r.latency {
+			all.merge(&r.latency[i])
+		}
 		fmt.Fprintf(&b, " deliveries/s=%.0f p50=%s p99=%s max=%s", float64(r.received)/secs,
-			r.latency.quantile(0.50), r.latency.quantile(0.99), r.latency.max())
+			all.quantile(0.50), all.quantile(0.99), all.max())
 	}
 	if r.cfg.PID > 0 {
 		fmt.Fprintf(&b, " server_cpu=%.2fs", r.cpu.Seconds())
@@ -315,15 +323,16 @@ func (l *load) postEvent(ctx context.Context, client *http.Client, videoID int64
 // the last id it saw when the server drops it. It reports on connected once,
 // when its first connection is open.
 func (l *load) subscribe(ctx context.Context, n int, videoID int64, useWS bool, connected chan<- error) {
-	var last int64
+	sub := &subscriber{hist: &l.latency[n%latencyShards]}
+	defer func() { l.received.Add(sub.received) }()
 	first := true
 	for ctx.Err() == nil {
 		var done bool
 		var err error
 		if useWS {
-			done, err = l.watchWS(ctx, n, videoID, &last, &first, connected)
+			done, err = l.watchWS(ctx, n, videoID, sub, &first, connected)
 		} else {
-			done, err = l.watchSSE(ctx, n, videoID, &last, &first, connected)
+			done, err = l.watchSSE(ctx, n, videoID, sub, &first, connected)
 		}
 		if done {
 			return
@@ -348,14 +357,14 @@ func opened(first *bool, connected chan<- error) {
 	}
 }
 
-func (l *load) watchSSE(ctx context.Context, n int, videoID int64, last *int64, first *bool, connected chan<- error) (done bool, err error) {
+func (l *load) watchSSE(ctx context.Context, n int, videoID int64, sub *subscriber, first *bool, connected chan<- error) (done bool, err error) {
 	url := fmt.Sprintf("%s/api/v1/videos/%d/stream?token=%s", l.cfg.Server, videoID, l.token)
 	req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
 	if err != nil {
 		return false, err
 	}
-	if *last > 0 {
-		req.Header.Set("Last-Event-ID", strconv.FormatInt(*last, 10))
+	if sub.last > 0 {
+		req.Header.Set("Last-Event-ID", strconv.FormatInt(sub.last, 10))
 	}
 	resp, err := l.clients[n%len(l.clients)].Do(req)
 	if err != nil {
@@ -380,15 +389,15 @@ func (l *load) watchSSE(ctx context.Context, n int, videoID int64, last *int64, 
 		case bytes.HasPrefix(line, []byte("id: ")):
 			id, _ = strconv.ParseInt(string(bytes.TrimSpace(line[4:])), 10, 64)
 		case bytes.HasPrefix(line, []byte("data: ")):
-			if l.deliver(last, id, line) {
+			if sub.deliver(id, line) {
 				return true, nil
 			}
 		}
 	}
 }
 
-func (l *load) watchWS(ctx context.Context, n int, videoID int64, last *int64, first *bool, connected chan<- error) (done bool, err error) {
-	url := fmt.Sprintf("ws%s/api/v1/videos/%d/ws?token=%s&last_event_id=%d", strings.TrimPrefix(l.cfg.Server, "http"), videoID, l.token, *last)
+func (l *load) watchWS(ctx context.Context, n int, videoID int64, sub *subscriber, first *bool, connected chan<- error) (done bool, err error) {
+	url := fmt.Sprintf("ws%s/api/v1/videos/%d/ws?token=%s&last_event_id=%d", strings.TrimPrefix(l.cfg.Server, "http"), videoID, l.token, sub.last)
 	conn, _, err := l.dialers[n%len(l.dialers)].DialContext(ctx, url, nil)
 	if err != nil {
 		return false, err
@@ -408,20 +417,27 @@ func (l *load) watchWS(ctx context.Context, n int, videoID int64, last *int64, f
 		}
 		// The id leads each event: {"id":N,…
 		id, _ := strconv.ParseInt(string(bytes.TrimPrefix(data[:bytes.IndexByte(data, ',')], []byte(`{"id":`))), 10, 64)
-		if l.deliver(last, id, data) {
+		if sub.deliver(id, data) {
 			return true, nil
 		}
 	}
 }
 
+// subscriber is one reader's count of what it received.
+type subscriber struct {
+	last     int64 // the id of the last event received
+	received int64
+	hist     *histogram
+}
+
 // deliver counts event id unless it was seen, records its latency, and
 // reports whether it is the terminal event.
-func (l *load) deliver(last *int64, id int64, data []byte) (terminal bool) {
-	if id <= *last {
+func (sub *subscriber) deliver(id int64, data []byte) (terminal bool) {
+	if id <= sub.last {
 		return false
 	}
-	*last = id
-	l.received.Add(1)
+	sub.last = id
+	sub.received++
 	if i := bytes.Index(data, []byte(`"sent":`)); i >= 0 {
 		rest := data[i+len(`"sent":`):]
 		j := 0
@@ -429,7 +445,7 @@ func (l *load) deliver(last *int64, id int64, data []byte) (terminal bool) {
 			j++
 		}
 		if sent, err := strconv.ParseInt(string(rest[:j]), 10, 64); err == nil {
-			l.latency.record(time.Duration(time.Now().UnixNano() - sent))
+			sub.hist.record(time.Duration(time.Now().UnixNano() - sent))
 		}
 	}
 	return bytes.Contains(data, []byte(`"status":"completed"`))

@@ -47,6 +47,16 @@ func (h *histogram) record(d time.Duration) {
 	}
 }
 
+// merge adds o's counts to h.
+func (h *histogram) merge(o *histogram) {
+	for i := range h.buckets {
+		h.buckets[i].Add(o.buckets[i].Load())
+	}
+	if top := o.top.Load(); top > h.top.Load() {
+		h.top.Store(top)
+	}
+}
+
 func (h *histogram) quantile(q float64) time.Duration {
 	var total uint64
 	for i := range h.buckets {
