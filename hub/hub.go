@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 )
 
 // Sentinel errors returned by Subscription.Err and Subscribe.
@@ -82,8 +83,21 @@ type Hub struct {
 
 type shard struct {
 	mu     sync.RWMutex
-	videos map[int64][]*Subscription
+	videos map[int64]*watchers
 	closed bool
+}
+
+// watchers are the subscriptions of one video, and the highest sequence
+// number published to them.
+type watchers struct {
+	subs []*Subscription
+	last atomic.Int64 // raised under the shard's read lock, hence atomic
+}
+
+// raise makes last at least seq.
+func (w *watchers) raise(seq int64) {
+	for last := w.last.Load(); seq > last && !w.last.CompareAndSwap(last, seq); last = w.last.Load() {
+	}
 }
 
 // New returns a Hub ready to use.
@@ -96,7 +110,7 @@ func New(opts Options) *Hub {
 		h.buffer = DefaultBuffer
 	}
 	for i := range h.shards {
-		h.shards[i].videos = make(map[int64][]*Subscription)
+		h.shards[i].videos = make(map[int64]*watchers)
 	}
 	return h
 }
@@ -115,11 +129,14 @@ func (h *Hub) Publish(e *Event) {
 	sh := h.shard(e.VideoID)
 	var slow []*Subscription
 	sh.mu.RLock()
-	for _, s := range sh.videos[e.VideoID] {
-		select {
-		case s.live <- e:
-		default:
-			slow = append(slow, s)
+	if w := sh.videos[e.VideoID]; w != nil {
+		w.raise(e.Seq)
+		for _, s := range w.subs {
+			select {
+			case s.live <- e:
+			default:
+				slow = append(slow, s)
+			}
 		}
 	}
 	sh.mu.RUnlock()
@@ -139,8 +156,13 @@ func (h *Hub) Subscribe(ctx context.Context, videoID, afterSeq int64) (*Subscrip
 		sh.mu.Unlock()
 		return nil, ErrClosed
 	}
-	s.index = len(sh.videos[videoID])
-	sh.videos[videoID] = append(sh.videos[videoID], s)
+	w := sh.videos[videoID]
+	if w == nil {
+		w = &watchers{}
+		sh.videos[videoID] = w
+	}
+	s.index = len(w.subs)
+	w.subs = append(w.subs, s)
 	sh.mu.Unlock()
 
 	backlog, err := h.history.EventsAfter(ctx, videoID, afterSeq)
@@ -149,6 +171,9 @@ func (h *Hub) Subscribe(ctx context.Context, videoID, afterSeq int64) (*Subscrip
 		return nil, fmt.Errorf("hub: load history of video %d: %w", videoID, err)
 	}
 	s.backlog = backlog
+	if n := len(backlog); n > 0 {
+		w.raise(backlog[n-1].Seq)
+	}
 	return s, nil
 }
 
@@ -157,7 +182,38 @@ func (h *Hub) Subscribers(videoID int64) int {
 	sh := h.shard(videoID)
 	sh.mu.RLock()
 	defer sh.mu.RUnlock()
-	return len(sh.videos[videoID])
+	if w := sh.videos[videoID]; w != nil {
+		return len(w.subs)
+	}
+	return 0
+}
+
+// LastPublished returns the highest sequence number published for a video
+// since it last had no subscriber, and whether it has subscribers now: what
+// a node that learns of newer events elsewhere must catch its watchers up
+// from.
+func (h *Hub) LastPublished(videoID int64) (seq int64, watched bool) {
+	sh := h.shard(videoID)
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	if w := sh.videos[videoID]; w != nil {
+		return w.last.Load(), true
+	}
+	return 0, false
+}
+
+// Videos returns the videos that have subscribers.
+func (h *Hub) Videos() []int64 {
+	var ids []int64
+	for i := range h.shards {
+		sh := &h.shards[i]
+		sh.mu.RLock()
+		for id := range sh.videos {
+			ids = append(ids, id)
+		}
+		sh.mu.RUnlock()
+	}
+	return ids
 }
 
 // Close ends every subscription with ErrClosed and refuses new ones. It is
@@ -168,8 +224,8 @@ func (h *Hub) Close() {
 		sh.mu.Lock()
 		sh.closed = true
 		var all []*Subscription
-		for _, subs := range sh.videos {
-			all = append(all, subs...)
+		for _, w := range sh.videos {
+			all = append(all, w.subs...)
 		}
 		sh.mu.Unlock()
 		for _, s := range all {
@@ -262,15 +318,15 @@ func (s *Subscription) end(err error, reason string) {
 		sh.mu.Unlock()
 		return
 	}
-	subs := sh.videos[s.videoID]
-	last := len(subs) - 1
-	subs[s.index] = subs[last]
-	subs[s.index].index = s.index
-	subs[last] = nil
+	w := sh.videos[s.videoID]
+	last := len(w.subs) - 1
+	w.subs[s.index] = w.subs[last]
+	w.subs[s.index].index = s.index
+	w.subs[last] = nil
 	if last == 0 {
 		delete(sh.videos, s.videoID)
 	} else {
-		sh.videos[s.videoID] = subs[:last]
+		w.subs = w.subs[:last]
 	}
 	s.index = -1
 	s.err = err

@@ -27,6 +27,10 @@ const workerStepPrior = 5 * time.Second
 // Publisher broadcasts stored events; the hub implements it.
 type Publisher interface {
 	Publish(e *hub.Event)
+	// LastPublished and Videos tell what the local subscribers have been
+	// given, so that events stored by other nodes can be caught up.
+	LastPublished(videoID int64) (seq int64, watched bool)
+	Videos() []int64
 }
 
 // Observer is told what happens to jobs; metrics implements it.
@@ -132,6 +136,7 @@ func (s *Service) Start(ctx context.Context) error {
 	}
 	ctx, s.stop = context.WithCancel(context.WithoutCancel(ctx))
 	s.goOwned(func() { s.expireLeases(ctx) })
+	s.goOwned(func() { s.followOtherNodes(ctx) })
 	if s.mock {
 		s.goOwned(func() { s.runBuiltinWorker(ctx) })
 	}
@@ -232,6 +237,13 @@ func (s *Service) publish(videoID int64, a storage.Appended) {
 		s.record(a)
 	}
 	s.publisher.Publish(&hub.Event{VideoID: videoID, Seq: ev.ID, Data: a.Payload, Terminal: ev.Status.Terminal()})
+	// Under the video's publishing lock, so the other nodes get the hints
+	// of one video in order.
+	ctx, cancel := context.WithTimeout(context.Background(), hintTimeout)
+	defer cancel()
+	if err := s.store.Notify(ctx, storage.Hint{VideoID: videoID, Seq: ev.ID, Terminal: ev.Status.Terminal()}); err != nil {
+		s.logger.Warn("other nodes not told of an event; they catch up at the next one", "video_id", videoID, "err", err)
+	}
 }
 
 // record feeds a newly stored event to the ETA and the observer.

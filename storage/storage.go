@@ -44,6 +44,8 @@ type Store struct {
 	db      *sqlx.DB
 	dialect string
 	lease   time.Duration
+	url     string // PostgreSQL's, for the LISTEN connection
+	node    string // this process, in the hints it sends
 }
 
 // Open connects to the database named by rawURL and checks that it answers.
@@ -175,7 +177,7 @@ func openPostgres(rawURL string) (*Store, error) {
 	// Lets a load balancer or a PostgreSQL failover move connections
 	// without the pool holding on to dead ones for long.
 	db.SetConnMaxIdleTime(5 * time.Minute)
-	return &Store{db: sqlx.NewDb(db, "postgres"), dialect: DialectPostgres}, nil
+	return &Store{db: sqlx.NewDb(db, "postgres"), dialect: DialectPostgres, url: rawURL, node: newNodeID()}, nil
 }
 
 // Close closes the database. Calls already running finish first.

@@ -266,9 +266,22 @@ func (st *sseStream) Close() { st.resp.Body.Close() }
 // errStreamEnd is returned by next when the server closed the stream.
 var errStreamEnd = errors.New("stream ended")
 
-// next returns the next event, skipping retry hints and comments.
+// next returns the next event, skipping retry hints and comments; a
+// malformed stream fails the test.
 func (st *sseStream) next(t *testing.T) (id string, ev event, err error) {
 	t.Helper()
+	id, ev, err = st.nextQuiet()
+	if errors.Is(err, errMalformed) {
+		t.Fatal(err)
+	}
+	return id, ev, err
+}
+
+// errMalformed is returned by nextQuiet for a stream that breaks the format.
+var errMalformed = errors.New("malformed SSE stream")
+
+// nextQuiet is next for goroutines that may not fail the test themselves.
+func (st *sseStream) nextQuiet() (id string, ev event, err error) {
 	var data string
 	for {
 		line, err := st.r.ReadString('\n')
@@ -282,7 +295,10 @@ func (st *sseStream) next(t *testing.T) (id string, ev event, err error) {
 		switch {
 		case line == "":
 			if data != "" {
-				return id, decodeJSON[event](t, []byte(data)), nil
+				if err := json.Unmarshal([]byte(data), &ev); err != nil {
+					return "", event{}, fmt.Errorf("%w: data %q: %v", errMalformed, data, err)
+				}
+				return id, ev, nil
 			}
 		case strings.HasPrefix(line, ":"):
 		case strings.HasPrefix(line, "retry: "):
@@ -292,7 +308,7 @@ func (st *sseStream) next(t *testing.T) (id string, ev event, err error) {
 		case strings.HasPrefix(line, "data: "):
 			data = strings.TrimPrefix(line, "data: ")
 		default:
-			t.Fatalf("unexpected SSE line %q", line)
+			return "", event{}, fmt.Errorf("%w: line %q", errMalformed, line)
 		}
 	}
 }
@@ -333,3 +349,6 @@ func checkComplete(t *testing.T, who string, events []event) {
 		t.Errorf("%s: last event %+v; want completed, progress 100, video_url /uploads/videos/mock-video.mp4", who, last)
 	}
 }
+
+// regexp1 reports whether the pattern matches text.
+func regexp1(text, pattern string) bool { return regexp.MustCompile(pattern).MatchString(text) }
