@@ -5,7 +5,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -X main.version=$(VERSION)
 PG_ADMIN ?= postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable
 
-.PHONY: help run build test bench check-postgres
+.PHONY: help run build test bench load cluster check-postgres
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -22,6 +22,14 @@ test: check-postgres ## go vet, then every test with -race (needs PostgreSQL on 
 
 bench: ## the hub's fan-out benchmarks
 	go test -run '^$$' -bench . -benchmem ./hub/
+
+load: build ## build bin/stephub-load, the loopback load generator (see README, Performance)
+	go build -o $(BIN)/stephub-load ./cmd/stephub-load
+
+cluster: build ## three nodes on :8001-:8003 sharing DATABASE_URL (a postgres:// URL); Ctrl-C stops them
+	@case "$(DATABASE_URL)" in postgres://*|postgresql://*) ;; *) echo "set DATABASE_URL to a postgres:// URL"; exit 1;; esac
+	@pids=""; trap 'kill -TERM $$pids; wait' INT TERM; \
+	for port in 8001 8002 8003; do ADDR=:$$port $(BIN)/stephub serve & pids="$$pids $$!"; done; wait
 
 check-postgres:
 	@pg_isready -q -h 127.0.0.1 -p 5432 || { echo "PostgreSQL is not reachable on 127.0.0.1:5432: the tests need it (see the README)"; exit 1; }

@@ -358,7 +358,7 @@ func opened(first *bool, connected chan<- error) {
 }
 
 func (l *load) watchSSE(ctx context.Context, n int, videoID int64, sub *subscriber, first *bool, connected chan<- error) (done bool, err error) {
-	url := fmt.Sprintf("%s/api/v1/videos/%d/stream?token=%s", l.cfg.Server, videoID, l.token)
+	url := fmt.Sprintf("%s/api/v1/videos/%d/stream?token=%s", l.cfg.Watch, videoID, l.token)
 	req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
 	if err != nil {
 		return false, err
@@ -397,7 +397,7 @@ func (l *load) watchSSE(ctx context.Context, n int, videoID int64, sub *subscrib
 }
 
 func (l *load) watchWS(ctx context.Context, n int, videoID int64, sub *subscriber, first *bool, connected chan<- error) (done bool, err error) {
-	url := fmt.Sprintf("ws%s/api/v1/videos/%d/ws?token=%s&last_event_id=%d", strings.TrimPrefix(l.cfg.Server, "http"), videoID, l.token, sub.last)
+	url := fmt.Sprintf("ws%s/api/v1/videos/%d/ws?token=%s&last_event_id=%d", strings.TrimPrefix(l.cfg.Watch, "http"), videoID, l.token, sub.last)
 	conn, _, err := l.dialers[n%len(l.dialers)].DialContext(ctx, url, nil)
 	if err != nil {
 		return false, err

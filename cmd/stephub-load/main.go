@@ -33,6 +33,7 @@ func main() {
 // config is one load run.
 type config struct {
 	Server      string
+	Watch       string // where subscribers connect; Server when empty
 	JWTSecret   string
 	WorkerToken string
 	AdminToken  string
@@ -58,7 +59,8 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 	fs := flag.NewFlagSet("stephub-load", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var c config
-	fs.StringVar(&c.Server, "server", "http://127.0.0.1:8000", "the server's base URL")
+	fs.StringVar(&c.Server, "server", "http://127.0.0.1:8000", "the server's base URL, where events are posted")
+	fs.StringVar(&c.Watch, "watch", "", "the base URL subscribers connect to, e.g. another node of a cluster (default: -server)")
 	fs.StringVar(&c.JWTSecret, "jwt-secret", envOr(getenv, "JWT_SECRET", "stephub-dev-secret-do-not-use-in-production"), "the server's JWT secret (env JWT_SECRET)")
 	fs.StringVar(&c.WorkerToken, "worker-token", getenv("WORKER_TOKEN"), "the server's worker token (env WORKER_TOKEN)")
 	fs.StringVar(&c.AdminToken, "admin-token", getenv("ADMIN_TOKEN"), "the server's admin token, to give the load user credits (env ADMIN_TOKEN)")
@@ -73,6 +75,9 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 	fs.DurationVar(&c.Settle, "settle", 30*time.Second, "how long to wait for the last deliveries")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
+	}
+	if c.Watch == "" {
+		c.Watch = c.Server
 	}
 	switch {
 	case c.WorkerToken == "":
