@@ -249,14 +249,7 @@ func TestClusterNodeKilled(t *testing.T) {
 	token := userToken(t, "survivor")
 	v := generate(t, n1.server(), token)
 	onDead := openStream(t, n1.server(), token, v.ID, "")
-	var deadSeen []event
-	for len(deadSeen) < 2 {
-		_, ev, err := onDead.next(t)
-		if err != nil {
-			t.Fatal(err)
-		}
-		deadSeen = append(deadSeen, ev)
-	}
+	deadSeen := onDead.take(t, 2)
 	// The others join once node 1 runs the job, as they would behind a
 	// load balancer that sent the generate to node 1.
 	n2, n3 := startNode(t, url, env), startNode(t, url, env)
@@ -281,14 +274,7 @@ func TestClusterListenReconnect(t *testing.T) {
 	token := userToken(t, "patient")
 	v := generate(t, n1.server(), token)
 	st := openStream(t, n2.server(), token, v.ID, "")
-	var seen []event
-	for len(seen) < 2 {
-		_, ev, err := st.next(t)
-		if err != nil {
-			t.Fatal(err)
-		}
-		seen = append(seen, ev)
-	}
+	seen := st.take(t, 2)
 	db, err := sql.Open("postgres", url)
 	if err != nil {
 		t.Fatal(err)

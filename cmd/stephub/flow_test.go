@@ -175,14 +175,7 @@ func TestCancelMidJob(t *testing.T) {
 		token := userToken(t, "canceller")
 		v := generate(t, s, token)
 		st := openStream(t, s, token, v.ID, "")
-		var seen []event
-		for len(seen) < 2 {
-			_, ev, err := st.next(t)
-			if err != nil {
-				t.Fatal(err)
-			}
-			seen = append(seen, ev)
-		}
+		seen := st.take(t, 2)
 		resp, body := call(t, "POST", fmt.Sprintf("%s/api/v1/videos/%d/cancel", s.URL, v.ID), token, nil, nil)
 		if got := decodeJSON[video](t, body); resp.StatusCode != http.StatusOK || got.Status != "cancelled" {
 			t.Fatalf("cancel: %d %s; want 200 and status cancelled", resp.StatusCode, body)

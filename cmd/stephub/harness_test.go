@@ -313,6 +313,20 @@ func (st *sseStream) nextQuiet() (id string, ev event, err error) {
 	}
 }
 
+// take reads the next n events, failing the test if the stream ends first.
+func (st *sseStream) take(t *testing.T, n int) []event {
+	t.Helper()
+	out := make([]event, 0, n)
+	for len(out) < n {
+		_, ev, err := st.next(t)
+		if err != nil {
+			t.Fatalf("after %d events: %v", len(out), err)
+		}
+		out = append(out, ev)
+	}
+	return out
+}
+
 // readAll reads events until the server closes the stream.
 func (st *sseStream) readAll(t *testing.T) []event {
 	t.Helper()

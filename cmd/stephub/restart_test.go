@@ -20,14 +20,7 @@ func TestRestartMidJob(t *testing.T) {
 		token := userToken(t, "restarter")
 		v := generate(t, s, token)
 		st := openStream(t, s, token, v.ID, "")
-		var seen []event
-		for len(seen) < 3 {
-			_, ev, err := st.next(t)
-			if err != nil {
-				t.Fatalf("before the restart: %v", err)
-			}
-			seen = append(seen, ev)
-		}
+		seen := st.take(t, 3)
 
 		s.Stop(t)
 		// The stream ends with the server, possibly after events sent

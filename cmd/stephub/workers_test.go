@@ -122,14 +122,7 @@ func TestWorkerLostMidJob(t *testing.T) {
 				v := generate(t, s, token)
 				stopFirst := startWorker(t, s, 1, "200ms", nil)
 				st := openStream(t, s, token, v.ID, "")
-				var seen []event
-				for len(seen) < 3 {
-					_, ev, err := st.next(t)
-					if err != nil {
-						t.Fatal(err)
-					}
-					seen = append(seen, ev)
-				}
+				seen := st.take(t, 3)
 				stopFirst()
 				if tc.takeOver {
 					startWorker(t, s, 1, "1ms", nil)
