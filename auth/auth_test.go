@@ -46,15 +46,15 @@ func TestVerifyRefuses(t *testing.T) {
 	}
 	future := time.Now().Add(time.Hour).Unix()
 	for name, tok := range map[string]string{
-		"empty":        "",
-		"not a JWT":    "not.a.jwt",
-		"expired":      expired,
-		"forged":       forged,
-		"no expiry":    sign(jwt.SigningMethodHS256, []byte("secret"), jwt.MapClaims{"sub": "alice"}),
-		"no subject":   sign(jwt.SigningMethodHS256, []byte("secret"), jwt.MapClaims{"exp": future}),
-		"HS512":        sign(jwt.SigningMethodHS512, []byte("secret"), jwt.MapClaims{"sub": "alice", "exp": future}),
-		"alg none":     sign(jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, jwt.MapClaims{"sub": "alice", "exp": future}),
-		"tampered":     tamper(t, s),
+		"empty":      "",
+		"not a JWT":  "not.a.jwt",
+		"expired":    expired,
+		"forged":     forged,
+		"no expiry":  sign(jwt.SigningMethodHS256, []byte("secret"), jwt.MapClaims{"sub": "alice"}),
+		"no subject": sign(jwt.SigningMethodHS256, []byte("secret"), jwt.MapClaims{"exp": future}),
+		"HS512":      sign(jwt.SigningMethodHS512, []byte("secret"), jwt.MapClaims{"sub": "alice", "exp": future}),
+		"alg none":   sign(jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, jwt.MapClaims{"sub": "alice", "exp": future}),
+		"tampered":   tamper(t, s),
 	} {
 		if claims, err := s.Verify(tok); err == nil {
 			t.Errorf("%s: Verify = %+v, nil; want an error", name, claims)
@@ -73,7 +73,7 @@ func TestBearerToken(t *testing.T) {
 		{"bearer  abc ", "", "abc"},
 		{"", "q", "q"},
 		{"Bearer h", "q", "h"}, // the header wins
-		{"Basic abc", "q", ""},  // a header of another scheme is no token, whatever the query
+		{"Basic abc", "q", ""}, // a header of another scheme is no token, whatever the query
 	} {
 		r := httptest.NewRequest("GET", "/x?token="+tc.query, nil)
 		if tc.header != "" {
