@@ -6,6 +6,8 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync"
+	"time"
 
 	"github.com/stephub/stephub/hub"
 )
@@ -64,7 +66,8 @@ func (st *Streamer) sseOverConn(conn net.Conn, header http.Header, sub *hub.Subs
 		sub.Close() // the client left, or the writer closed the connection
 	})
 	st.goLive(func() {
-		s := &sseSink{st: st, w: conn, deadline: writeDeadline{set: conn.SetWriteDeadline, timeout: st.cfg.writeTimeout()}}
+		s := st.newSSESink(conn, nil, conn.SetWriteDeadline, func() { conn.Close() })
+		defer s.stop()
 		var sent int
 		err := s.write(head)
 		if err != nil {
@@ -97,7 +100,8 @@ func (st *Streamer) sseOverWriter(w http.ResponseWriter, r *http.Request, sub *h
 	}
 	w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(w)
-	s := &sseSink{st: st, w: w, flush: rc.Flush, deadline: writeDeadline{set: rc.SetWriteDeadline, timeout: st.cfg.writeTimeout()}}
+	s := st.newSSESink(w, rc.Flush, rc.SetWriteDeadline, sub.Close)
+	defer s.stop()
 	if err := s.write([]byte(sseRetry)); err != nil {
 		return 0, &WriteError{err}
 	}
@@ -106,13 +110,27 @@ func (st *Streamer) sseOverWriter(w http.ResponseWriter, r *http.Request, sub *h
 	return st.pump(r.Context(), sub, s, SSE)
 }
 
-// sseSink writes SSE frames to a connection or a ResponseWriter.
+// sseSink writes SSE frames to a connection or a ResponseWriter. Its writer
+// is the stream's pump, and the heartbeat pings through it when it has been
+// idle; mu keeps their writes apart.
 type sseSink struct {
 	st       *Streamer
 	w        io.Writer
 	flush    func() error // nil when writes go straight to the socket
+	mu       sync.Mutex
 	deadline writeDeadline
+	beat     *beat
 }
+
+// newSSESink returns a sink registered with the heartbeat; fail ends the
+// stream when a ping cannot be written. Call stop when the stream ends.
+func (st *Streamer) newSSESink(w io.Writer, flush func() error, setDeadline func(time.Time) error, fail func()) *sseSink {
+	s := &sseSink{st: st, w: w, flush: flush, deadline: writeDeadline{set: setDeadline, timeout: st.cfg.writeTimeout()}}
+	s.beat = st.beats.add(s.ping, fail)
+	return s
+}
+
+func (s *sseSink) stop() { s.st.beats.remove(s.beat) }
 
 func (s *sseSink) send(events []*hub.Event) error {
 	bp, _ := s.st.buffers.Get().(*[]byte)
@@ -135,17 +153,38 @@ func (s *sseSink) send(events []*hub.Event) error {
 
 var ssePing = []byte(": ping\n\n")
 
-func (s *sseSink) ping() error { return s.write(ssePing) }
+// ping writes a heartbeat comment, unless the pump is writing: then the
+// stream is not idle. It is the heartbeat's, so it must not wait: a peer
+// that cannot take a few bytes within pingWriteTimeout is let go.
+func (s *sseSink) ping() error {
+	if !s.mu.TryLock() {
+		return nil
+	}
+	defer s.mu.Unlock()
+	s.deadline.at = time.Now().Add(pingWriteTimeout)
+	_ = s.deadline.set(s.deadline.at)
+	return s.writeLocked(ssePing)
+}
 
 // write sends b under a deadline, so that a peer that stopped reading is
 // let go.
 func (s *sseSink) write(b []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.deadline.arm()
+	return s.writeLocked(b)
+}
+
+func (s *sseSink) writeLocked(b []byte) error {
 	if _, err := s.w.Write(b); err != nil {
 		return err
 	}
 	if s.flush != nil {
-		return s.flush()
+		if err := s.flush(); err != nil {
+			return err
+		}
 	}
+	// Whatever was written, the stream was not idle.
+	s.beat.postpone()
 	return nil
 }

@@ -66,6 +66,7 @@ func (c Config) writeTimeout() time.Duration {
 // safe for concurrent use.
 type Streamer struct {
 	cfg      Config
+	beats    *heartbeat
 	upgrader websocket.Upgrader
 	buffers  sync.Pool // *[]byte of SSE frames, shared between writes
 	batches  sync.Pool // *[]*hub.Event, shared between writes
@@ -74,7 +75,7 @@ type Streamer struct {
 
 // New returns a Streamer with cfg.
 func New(cfg Config) *Streamer {
-	return &Streamer{cfg: cfg, upgrader: websocket.Upgrader{
+	st := &Streamer{cfg: cfg, upgrader: websocket.Upgrader{
 		ReadBufferSize:  1024,
 		WriteBufferSize: 4096,
 		// Shared between writes, so that an idle connection holds no
@@ -84,6 +85,8 @@ func New(cfg Config) *Streamer {
 		// service's own list.
 		CheckOrigin: func(*http.Request) bool { return true },
 	}}
+	st.beats = newHeartbeat(st, cfg.pingInterval())
+	return st
 }
 
 // Done is told, once, how many events a stream sent and how it ended: nil
@@ -174,8 +177,6 @@ func LastEventID(r *http.Request) (id int64, ok bool, err error) {
 type sink interface {
 	// send writes events, in order, and pushes them to the peer.
 	send(events []*hub.Event) error
-	// ping writes a heartbeat.
-	ping() error
 }
 
 // errClientGone ends a stream whose client left: whoever noticed closed the
@@ -183,15 +184,15 @@ type sink interface {
 var errClientGone = fmt.Errorf("transport: the client left: %w", context.Canceled)
 
 // pump sends the subscription's backlog, then its live events as they come,
-// in batches, with heartbeats in between; ctx bounds the reads of stored
-// events that fill gaps. It returns how many events it sent, and why it
+// in batches; ctx bounds the reads of stored events that fill gaps. The
+// Streamer's heartbeat pings the connection meanwhile. It returns how many events it sent, and why it
 // stopped: nil after the terminal event, errClientGone when the
 // subscription was closed because the client left, the hub's reason when
 // the hub ended it, or a *WriteError.
 //
-// A stream has one wake-up source besides its heartbeat, the
-// subscription: whoever notices the client leaving closes the subscription
-// rather than cancelling a context, which keeps the wait cheap.
+// A stream has one wake-up source, the subscription: whoever notices the
+// client leaving, or the heartbeat failing, closes the subscription or the
+// connection rather than cancelling a context, which keeps the wait cheap.
 func (st *Streamer) pump(ctx context.Context, sub *hub.Subscription, s sink, name string) (sent int, err error) {
 	cfg := st.cfg
 	deliver := func(batch []*hub.Event) (done bool, err error) {
@@ -211,38 +212,30 @@ func (st *Streamer) pump(ctx context.Context, sub *hub.Subscription, s sink, nam
 		return sent, err
 	}
 
-	ping := time.NewTicker(cfg.pingInterval())
-	defer ping.Stop()
 	for {
-		select {
-		case <-ping.C:
-			if err := s.ping(); err != nil {
-				return sent, &WriteError{err}
-			}
-		case e, ok := <-sub.C():
-			if !ok {
-				if err := sub.Err(); err != nil {
-					return sent, err
-				}
-				return sent, errClientGone
-			}
-			// Batches are pooled rather than kept: most streams sit idle
-			// most of the time.
-			bp, _ := st.batches.Get().(*[]*hub.Event)
-			if bp == nil {
-				bp = new([]*hub.Event)
-			}
-			batch, err := collect(ctx, sub, (*bp)[:0], e)
-			var done bool
-			if err == nil {
-				done, err = deliver(batch)
-			}
-			clear(batch) // drop the events' references while pooled
-			*bp = batch[:0]
-			st.batches.Put(bp)
-			if done || err != nil {
+		e, ok := <-sub.C()
+		if !ok {
+			if err := sub.Err(); err != nil {
 				return sent, err
 			}
+			return sent, errClientGone
+		}
+		// Batches are pooled rather than kept: most streams sit idle most
+		// of the time.
+		bp, _ := st.batches.Get().(*[]*hub.Event)
+		if bp == nil {
+			bp = new([]*hub.Event)
+		}
+		batch, err := collect(ctx, sub, (*bp)[:0], e)
+		var done bool
+		if err == nil {
+			done, err = deliver(batch)
+		}
+		clear(batch) // drop the events' references while pooled
+		*bp = batch[:0]
+		st.batches.Put(bp)
+		if done || err != nil {
+			return sent, err
 		}
 	}
 }

@@ -60,7 +60,17 @@ func (st *Streamer) WebSocket(w http.ResponseWriter, r *http.Request, sub *hub.S
 		sub.Close() // a dead or departed peer ends the writer too
 	})
 	st.goLive(func() {
-		s := &wsSink{conn: conn, deadline: writeDeadline{set: conn.SetWriteDeadline, timeout: st.cfg.writeTimeout()}}
+		// Pinged whether or not events flow: the reader expects a pong
+		// within pongWait.
+		b := st.beats.add(func() error {
+			err := conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(pingWriteTimeout))
+			if isTimeout(err) {
+				return nil // the pump is writing; the pong wait notices a dead peer
+			}
+			return err
+		}, func() { conn.Close() })
+		defer st.beats.remove(b)
+		s := &wsSink{conn: conn, timeout: st.cfg.writeTimeout()}
 		sent, err := st.pump(ctx, sub, s, WebSocket)
 		switch {
 		case err == nil:
@@ -99,22 +109,17 @@ func closeWith(conn *websocket.Conn, code int, reason string) error {
 }
 
 type wsSink struct {
-	conn     *websocket.Conn
-	deadline writeDeadline
+	conn    *websocket.Conn
+	timeout time.Duration
 }
 
 func (s *wsSink) send(events []*hub.Event) error {
-	s.deadline.arm()
+	// Only recorded here; the connection applies it to each frame.
+	s.conn.SetWriteDeadline(time.Now().Add(s.timeout))
 	for _, e := range events {
 		if err := s.conn.WriteMessage(websocket.TextMessage, e.Data); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-func (s *wsSink) ping() error {
-	// WriteControl sets the connection's write deadline to its own.
-	s.deadline.at = time.Now().Add(s.deadline.timeout)
-	return s.conn.WriteControl(websocket.PingMessage, nil, s.deadline.at)
 }
