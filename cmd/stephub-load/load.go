@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -121,14 +120,41 @@ func (l *load) run(ctx context.Context) (result, error) {
 	var subs sync.WaitGroup
 	connected := make(chan error, l.cfg.Subscribers)
 	perVideo := make([]int, len(videos))
+	readers, err := newSSEReaders(l)
+	if err != nil {
+		return res, err
+	}
+	var readersDone sync.WaitGroup
+	readersDone.Go(func() { readers.run(subCtx) })
+	defer readersDone.Wait()
+	dialing := make(chan struct{}, 64) // connections being opened at once
 	for i := range l.cfg.Subscribers {
 		v := i % len(videos)
 		perVideo[v]++
-		useWS := l.cfg.Transport == "ws" || (l.cfg.Transport == "mixed" && i%2 == 1)
 		subs.Add(1)
+		if l.cfg.Transport == "ws" || (l.cfg.Transport == "mixed" && i%2 == 1) {
+			go func() {
+				defer subs.Done()
+				l.subscribeWS(subCtx, i, videos[v], connected)
+			}()
+			continue
+		}
+		sub := &subscriber{hist: &l.latency[i%latencyShards]}
+		var once sync.Once
+		c := &sseConn{videoID: videos[v], n: i, sub: sub, finished: func() {
+			once.Do(func() {
+				l.received.Add(sub.received)
+				subs.Done()
+			})
+		}}
 		go func() {
-			defer subs.Done()
-			l.subscribe(subCtx, i, videos[v], useWS, connected)
+			dialing <- struct{}{}
+			err := readers.open(subCtx, c)
+			<-dialing
+			if err != nil {
+				c.finished()
+			}
+			connected <- err
 		}()
 	}
 	for range l.cfg.Subscribers {
@@ -319,21 +345,16 @@ func (l *load) postEvent(ctx context.Context, client *http.Client, videoID int64
 	return err
 }
 
-// subscribe watches one video until its terminal event, reconnecting from
-// the last id it saw when the server drops it. It reports on connected once,
-// when its first connection is open.
-func (l *load) subscribe(ctx context.Context, n int, videoID int64, useWS bool, connected chan<- error) {
+// subscribeWS watches one video over WebSocket until its terminal event,
+// reconnecting from the last id it saw when the server drops it. It reports
+// on connected once, when its first connection is open. (SSE subscribers
+// are read by sseReaders.)
+func (l *load) subscribeWS(ctx context.Context, n int, videoID int64, connected chan<- error) {
 	sub := &subscriber{hist: &l.latency[n%latencyShards]}
 	defer func() { l.received.Add(sub.received) }()
 	first := true
 	for ctx.Err() == nil {
-		var done bool
-		var err error
-		if useWS {
-			done, err = l.watchWS(ctx, n, videoID, sub, &first, connected)
-		} else {
-			done, err = l.watchSSE(ctx, n, videoID, sub, &first, connected)
-		}
+		done, err := l.watchWS(ctx, n, videoID, sub, &first, connected)
 		if done {
 			return
 		}
@@ -354,45 +375,6 @@ func opened(first *bool, connected chan<- error) {
 	if *first {
 		*first = false
 		connected <- nil
-	}
-}
-
-func (l *load) watchSSE(ctx context.Context, n int, videoID int64, sub *subscriber, first *bool, connected chan<- error) (done bool, err error) {
-	url := fmt.Sprintf("%s/api/v1/videos/%d/stream?token=%s", l.cfg.Watch, videoID, l.token)
-	req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
-	if err != nil {
-		return false, err
-	}
-	if sub.last > 0 {
-		req.Header.Set("Last-Event-ID", strconv.FormatInt(sub.last, 10))
-	}
-	resp, err := l.clients[n%len(l.clients)].Do(req)
-	if err != nil {
-		return false, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode == http.StatusNoContent {
-		return true, nil
-	}
-	if resp.StatusCode != http.StatusOK {
-		return false, fmt.Errorf("stream: status %d", resp.StatusCode)
-	}
-	opened(first, connected)
-	r := bufio.NewReaderSize(resp.Body, 4096)
-	var id int64
-	for {
-		line, err := r.ReadSlice('\n')
-		if err != nil {
-			return false, err
-		}
-		switch {
-		case bytes.HasPrefix(line, []byte("id: ")):
-			id, _ = strconv.ParseInt(string(bytes.TrimSpace(line[4:])), 10, 64)
-		case bytes.HasPrefix(line, []byte("data: ")):
-			if sub.deliver(id, line) {
-				return true, nil
-			}
-		}
 	}
 }
 
