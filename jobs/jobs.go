@@ -186,13 +186,12 @@ func (s *Service) Generate(ctx context.Context, userID, prompt, model string, re
 // gives the credits back.
 func (s *Service) Cancel(ctx context.Context, userID string, videoID int64) (stephub.Video, error) {
 	unlock := s.lockVideo(videoID)
+	defer unlock()
 	v, a, err := s.store.Cancel(ctx, userID, videoID, "🛑 Cancelled by user")
 	if err != nil {
-		unlock()
 		return stephub.Video{}, err
 	}
 	s.publish(videoID, a)
-	unlock()
 	s.stopMock(videoID)
 	return v, nil
 }
@@ -261,9 +260,4 @@ func (s *Service) record(a storage.Appended) {
 	if a.Event.Status.Terminal() {
 		s.observer.JobFinished(string(a.Event.Status))
 	}
-}
-
-// isFinished reports whether err says the video can take no more steps.
-func isFinished(err error) bool {
-	return errors.Is(err, stephub.ErrVideoCancelled) || errors.Is(err, stephub.ErrVideoFinished)
 }

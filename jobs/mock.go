@@ -140,14 +140,21 @@ func (s *Service) holdLease(ctx context.Context, videoID int64, d time.Duration)
 }
 
 // postMockStep stores and broadcasts one step, retrying while the store
-// fails. It reports whether the job should go on.
+// fails. It reports whether the job should go on: not once the store refuses
+// the step, since a refusal does not pass with time. The video is finished
+// or cancelled, or another runner took it over and further after this one's
+// lease ran out.
 func (s *Service) postMockStep(ctx context.Context, videoID int64, step stephub.Step) bool {
 	for wait := firstRetry; ; wait = min(2*wait, lastRetry) {
 		_, err := s.Post(ctx, videoID, step)
+		var refused *stephub.Error
 		switch {
 		case err == nil:
 			return true
-		case isFinished(err):
+		case errors.As(err, &refused):
+			if refused.Code == stephub.CodeValidation {
+				s.logger.Warn("mock job stopped: its step was refused", "video_id", videoID, "step", step.Step, "err", err)
+			}
 			return false
 		case ctx.Err() != nil:
 			return false
