@@ -94,11 +94,16 @@ func (s *Server) handleStream(name string) http.Handler {
 			}
 			release()
 			s.Metrics.StreamClosed(name, time.Since(start))
-			var writeErr *transport.WriteError
-			if errors.As(err, &writeErr) {
-				s.Metrics.SubscriberDropped(metrics.DropWriteError)
+			reason := endReason(err)
+			if reason == metrics.DropWriteError {
+				s.Metrics.SubscriberDropped(reason)
 			}
-			s.logStreamEnd(name, user, id, start, sent, err)
+			attrs := []any{"transport", name, "video_id", id, "user", user,
+				"duration_s", time.Since(start).Seconds(), "events", sent, "reason", reason}
+			if reason == "error" {
+				attrs = append(attrs, "err", err)
+			}
+			s.Logger.Info("stream ended", attrs...)
 		}
 		if name == transport.SSE {
 			s.streamer.SSE(w, r, sub, done)
@@ -128,25 +133,19 @@ func (s *Server) originAllowed(r *http.Request) bool {
 // over.
 func (s *Server) Wait(ctx context.Context) error { return s.streamer.Wait(ctx) }
 
-// logStreamEnd logs one line per stream: how long it ran and why it ended.
-func (s *Server) logStreamEnd(name, user string, videoID int64, start time.Time, sent int, err error) {
-	reason := "finished"
+// endReason names how a stream ended, for its log line and its metrics.
+func endReason(err error) string {
 	switch {
+	case err == nil:
+		return "finished"
 	case errors.Is(err, context.Canceled):
-		reason = "client_gone"
+		return "client_gone"
 	case errors.Is(err, hub.ErrSlowConsumer):
-		reason = hub.ReasonSlowConsumer
+		return hub.ReasonSlowConsumer
 	case errors.Is(err, hub.ErrClosed):
-		reason = hub.ReasonShutdown
+		return hub.ReasonShutdown
 	case errors.As(err, new(*transport.WriteError)):
-		reason = metrics.DropWriteError
-	case err != nil:
-		reason = "error"
+		return metrics.DropWriteError
 	}
-	attrs := []any{"transport", name, "video_id", videoID, "user", user,
-		"duration_s", time.Since(start).Seconds(), "events", sent, "reason", reason}
-	if reason == "error" {
-		attrs = append(attrs, "err", err)
-	}
-	s.Logger.Info("stream ended", attrs...)
+	return "error"
 }

@@ -188,3 +188,26 @@ func (s *sseSink) writeLocked(b []byte) error {
 	s.beat.postpone()
 	return nil
 }
+
+// writeDeadline keeps a connection's write deadline between half of timeout
+// and all of it ahead, moving it only once half is used up: moving a
+// deadline costs a runtime timer update, and a busy stream writes many
+// times within one.
+type writeDeadline struct {
+	set     func(time.Time) error
+	timeout time.Duration
+	at      time.Time
+}
+
+// arm makes sure the next write fails if it cannot finish within half of
+// timeout at least.
+func (d *writeDeadline) arm() {
+	now := time.Now()
+	if d.at.Sub(now) > d.timeout/2 {
+		return
+	}
+	d.at = now.Add(d.timeout)
+	// Not every ResponseWriter supports deadlines (httptest's recorder
+	// does not); a write still fails on a dead connection.
+	_ = d.set(d.at)
+}

@@ -118,29 +118,6 @@ func (st *Streamer) Wait(ctx context.Context) error {
 	}
 }
 
-// writeDeadline keeps a connection's write deadline between half of timeout
-// and all of it ahead, moving it only once half is used up: moving a
-// deadline costs a runtime timer update, and a busy stream writes many
-// times within one.
-type writeDeadline struct {
-	set     func(time.Time) error
-	timeout time.Duration
-	at      time.Time
-}
-
-// arm makes sure the next write fails if it cannot finish within half of
-// timeout at least.
-func (d *writeDeadline) arm() {
-	now := time.Now()
-	if d.at.Sub(now) > d.timeout/2 {
-		return
-	}
-	d.at = now.Add(d.timeout)
-	// Not every ResponseWriter supports deadlines (httptest's recorder
-	// does not); a write still fails on a dead connection.
-	_ = d.set(d.at)
-}
-
 // goLive runs f on a goroutine the Streamer owns.
 func (st *Streamer) goLive(f func()) {
 	st.live.Add(1)

@@ -21,7 +21,6 @@ import (
 type sseReaders struct {
 	l     *load
 	loops []*epollLoop
-	next  int
 }
 
 // epollLoop is one epoll instance and the connections it watches.
