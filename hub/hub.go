@@ -134,6 +134,9 @@ func (h *Hub) Publish(e *Event) {
 		for _, s := range w.subs {
 			select {
 			case s.live <- e:
+				if s.notify != nil {
+					s.notify()
+				}
 			default:
 				slow = append(slow, s)
 			}
@@ -245,9 +248,10 @@ type Subscription struct {
 	last    int64 // sequence number of the last event handed out
 
 	// index is the subscription's place in its shard's slice, or -1 once it
-	// has been removed; guarded by the shard's lock, as is err.
-	index int
-	err   error
+	// has been removed; guarded by the shard's lock, as are err and notify.
+	index  int
+	err    error
+	notify func()
 }
 
 // VideoID returns the video the subscription watches.
@@ -265,6 +269,22 @@ func (s *Subscription) Err() error {
 	defer sh.mu.RUnlock()
 	return s.err
 }
+
+// Notify has f called each time an event is queued on C, and once when the
+// subscription ends, so that a reader can wait for events some other way
+// than by receiving from C. f runs on the publisher's goroutine, at times
+// with the hub's locks held: it must be quick, must not block, and must not
+// call back into the hub. Events queued before Notify are not announced.
+func (s *Subscription) Notify(f func()) {
+	sh := s.hub.shard(s.videoID)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	s.notify = f
+}
+
+// InSequence reports whether Accept can take e without reading History: e
+// is the next event, or one already handed out.
+func (s *Subscription) InSequence(e *Event) bool { return e.Seq <= s.last+1 }
 
 // Backlog returns the stored events to send before any live one, and forgets
 // them. Call it once, before reading C.
@@ -331,7 +351,11 @@ func (s *Subscription) end(err error, reason string) {
 	s.index = -1
 	s.err = err
 	close(s.live)
+	notify := s.notify
 	sh.mu.Unlock()
+	if notify != nil {
+		notify()
+	}
 	if reason != "" && s.hub.observer != nil {
 		s.hub.observer.SubscriberDropped(reason)
 	}

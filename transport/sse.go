@@ -5,7 +5,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"strconv"
 	"sync"
 	"time"
 
@@ -44,8 +43,10 @@ func (st *Streamer) SSE(w http.ResponseWriter, r *http.Request, sub *hub.Subscri
 	done(st.sseOverWriter(w, r, sub))
 }
 
-// sseOverConn writes the response head itself and streams on goroutines of
-// its own: a writer, and a reader that notices the client leaving.
+// sseOverConn writes the response head itself and streams through the
+// writer pool, or, on a connection the pool cannot write (TLS), on
+// goroutines of its own: a writer, and a reader that notices the client
+// leaving.
 func (st *Streamer) sseOverConn(conn net.Conn, header http.Header, sub *hub.Subscription, done Done) {
 	head := []byte("HTTP/1.1 200 OK\r\n")
 	for _, kv := range sseHeaders {
@@ -60,6 +61,9 @@ func (st *Streamer) sseOverConn(conn net.Conn, header http.Header, sub *hub.Subs
 		}
 	}
 	head = append(append(head, "\r\n"...), sseRetry...)
+	if st.sseOverSocket(conn, head, sub, done) {
+		return
+	}
 
 	st.goLive(func() {
 		discardUntilClosed(conn)
@@ -137,14 +141,7 @@ func (s *sseSink) send(events []*hub.Event) error {
 	if bp == nil {
 		bp = new([]byte)
 	}
-	buf := (*bp)[:0]
-	for _, e := range events {
-		buf = append(buf, "id: "...)
-		buf = strconv.AppendInt(buf, e.Seq, 10)
-		buf = append(buf, "\ndata: "...)
-		buf = append(buf, e.Data...)
-		buf = append(buf, "\n\n"...)
-	}
+	buf := appendFrames((*bp)[:0], events)
 	err := s.write(buf)
 	*bp = buf
 	s.st.buffers.Put(bp)

@@ -31,7 +31,7 @@ type fixture struct {
 	hub     *hub.Hub
 	videoID int64
 	srv     *httptest.Server
-	ended   chan error // what each stream returned
+	ended   chan error // what each stream returned; Done must not block
 }
 
 func newFixture(t *testing.T, opts hub.Options, cfg transport.Config) *fixture {
@@ -54,7 +54,7 @@ func newFixture(t *testing.T, opts hub.Options, cfg transport.Config) *fixture {
 	}
 	opts.History = store
 	streamer := transport.New(cfg)
-	f := &fixture{store: store, hub: hub.New(opts), videoID: v.ID, ended: make(chan error, 16)}
+	f := &fixture{store: store, hub: hub.New(opts), videoID: v.ID, ended: make(chan error, 256)}
 	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		after, _, err := transport.LastEventID(r)
 		if err != nil {

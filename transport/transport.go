@@ -3,12 +3,15 @@
 // knows nothing of users, videos or storage.
 //
 // A stream outlives the HTTP handler that opened it: once its connection is
-// taken over (hijacked), the stream runs on fresh goroutines of its own and
+// taken over (hijacked), the stream runs on goroutines the Streamer owns and
 // the handler returns. That gives back the handler's stack, grown deep by
 // authentication and database work, and net/http's per-connection buffers,
 // so that an idle stream costs a few kilobytes; and it lets SSE write to the
-// socket without chunked encoding. The Streamer owns those goroutines; Wait
-// waits for them.
+// socket without chunked encoding. A WebSocket stream has a writer goroutine
+// of its own; an SSE stream over TCP is written by a small pool shared by
+// all (see pool.go), and each stream of either kind has a goroutine that
+// reads its connection to notice the client leaving. Wait waits for them
+// all.
 package transport
 
 import (
@@ -70,6 +73,7 @@ type Streamer struct {
 	upgrader websocket.Upgrader
 	buffers  sync.Pool // *[]byte of SSE frames, shared between writes
 	batches  sync.Pool // *[]*hub.Event, shared between writes
+	pool     writerPool
 	live     sync.WaitGroup
 }
 
@@ -86,13 +90,15 @@ func New(cfg Config) *Streamer {
 		CheckOrigin: func(*http.Request) bool { return true },
 	}}
 	st.beats = newHeartbeat(st, cfg.pingInterval())
+	st.pool.st = st
 	return st
 }
 
 // Done is told, once, how many events a stream sent and how it ended: nil
 // after the terminal event, context.Canceled when the client left,
 // hub.ErrClosed or hub.ErrSlowConsumer when the hub ended it, or a
-// *WriteError when the peer could not be written to.
+// *WriteError when the peer could not be written to. It must not block: it
+// may run on a goroutine that writes many streams.
 type Done func(sent int, err error)
 
 // WriteError is a failed write to a peer: it is gone, or stopped reading

@@ -178,7 +178,10 @@ func (r *sseReaders) read(ctx context.Context, loop *epollLoop) {
 }
 
 // drain reads what the socket holds; end reports the terminal event, gone
-// a connection that closed before it.
+// a connection that closed before it. A read that does not fill buf has
+// taken everything there was: rather than a second read to learn that
+// (EAGAIN), which would double the loop's system calls, the level-triggered
+// epoll reports the socket again if more came meanwhile.
 func (r *sseReaders) drain(c *sseConn, buf []byte) (end, gone bool) {
 	for {
 		n, err := syscall.Read(c.fd, buf)
@@ -191,6 +194,8 @@ func (r *sseReaders) drain(c *sseConn, buf []byte) (end, gone bool) {
 		case errors.Is(err, syscall.EINTR):
 		case err != nil || n == 0:
 			return false, true
+		case n < len(buf):
+			return false, false
 		}
 	}
 }

@@ -177,6 +177,19 @@ func TestServeTLSSpeaksHTTP2(t *testing.T) {
 		t.Errorf("stream over TLS: %s %s, %d events; want HTTP/2 text/event-stream with 9 events:\n%s",
 			resp.Proto, resp.Header.Get("Content-Type"), strings.Count(body, "data: "), body)
 	}
+
+	// A client without HTTP/2 gets the stream over HTTP/1.1 and TLS, on
+	// the connection the stream takes over.
+	client = &http.Client{Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: pool},
+		TLSNextProto:    map[string]func(string, *tls.Conn) http.RoundTripper{},
+	}}
+	defer client.CloseIdleConnections()
+	resp, body = send("GET", fmt.Sprintf("/api/v1/videos/%d/stream", v.ID), token, "")
+	if resp.ProtoMajor != 1 || strings.Count(body, "data: ") != 9 || !strings.Contains(body, `"status":"completed"`) {
+		t.Errorf("stream over HTTP/1.1 and TLS: %s, %d events; want HTTP/1.1 with 9 events:\n%s",
+			resp.Proto, strings.Count(body, "data: "), body)
+	}
 }
 
 func TestServeWantsBothTLSFiles(t *testing.T) {
