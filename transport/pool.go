@@ -88,7 +88,7 @@ func (st *Streamer) sseOverSocket(conn net.Conn, head []byte, sub *hub.Subscript
 		sub.Close() // the client left, or the stream closed the connection
 	})
 	st.goLive(func() {
-		s.sink = st.newSSESink(conn, nil, conn.SetWriteDeadline, func() { conn.Close() })
+		s.sink = st.newSSESink(conn, nil, conn.SetWriteDeadline, s.writeNow, func() { conn.Close() })
 		if err := s.sink.write(head); err != nil {
 			s.end(&WriteError{err})
 			return
@@ -270,13 +270,6 @@ func (s *poolStream) write(wait bool) error {
 	}
 	defer s.sink.mu.Unlock()
 	n, err := s.writeNow(s.unsent)
-	if errors.Is(err, os.ErrDeadlineExceeded) {
-		// The deadline of an earlier write or ping has passed; this write
-		// does not wait, so needs none.
-		s.conn.SetWriteDeadline(time.Time{})
-		s.sink.deadline.at = time.Time{}
-		n, err = s.writeNow(s.unsent)
-	}
 	s.unsent = s.unsent[n:]
 	switch {
 	case err == syscall.EAGAIN || err == syscall.EINTR:
@@ -290,12 +283,23 @@ func (s *poolStream) write(wait bool) error {
 	return nil
 }
 
-// writeNow makes one write of b to the socket, without waiting.
+// writeNow makes one write of b to the socket, without waiting. The
+// caller holds the sink's lock.
 func (s *poolStream) writeNow(b []byte) (n int, err error) {
-	rerr := s.raw.Write(func(fd uintptr) bool {
-		n, err = syscall.Write(int(fd), b)
-		return true
-	})
+	write := func() error {
+		return s.raw.Write(func(fd uintptr) bool {
+			n, err = syscall.Write(int(fd), b)
+			return true
+		})
+	}
+	rerr := write()
+	if errors.Is(rerr, os.ErrDeadlineExceeded) {
+		// The deadline of an earlier, waiting write has passed; this write
+		// does not wait, so needs none.
+		s.conn.SetWriteDeadline(time.Time{})
+		s.sink.deadline.at = time.Time{}
+		rerr = write()
+	}
 	if rerr != nil {
 		return 0, rerr
 	}

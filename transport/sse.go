@@ -2,10 +2,12 @@ package transport
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/stephub/stephub/hub"
@@ -70,7 +72,7 @@ func (st *Streamer) sseOverConn(conn net.Conn, header http.Header, sub *hub.Subs
 		sub.Close() // the client left, or the writer closed the connection
 	})
 	st.goLive(func() {
-		s := st.newSSESink(conn, nil, conn.SetWriteDeadline, func() { conn.Close() })
+		s := st.newSSESink(conn, nil, conn.SetWriteDeadline, nil, func() { conn.Close() })
 		defer s.stop()
 		var sent int
 		err := s.write(head)
@@ -104,7 +106,7 @@ func (st *Streamer) sseOverWriter(w http.ResponseWriter, r *http.Request, sub *h
 	}
 	w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(w)
-	s := st.newSSESink(w, rc.Flush, rc.SetWriteDeadline, sub.Close)
+	s := st.newSSESink(w, rc.Flush, rc.SetWriteDeadline, nil, sub.Close)
 	defer s.stop()
 	if err := s.write([]byte(sseRetry)); err != nil {
 		return 0, &WriteError{err}
@@ -124,12 +126,15 @@ type sseSink struct {
 	mu       sync.Mutex
 	deadline writeDeadline
 	beat     *beat
+	// writeNow, if set, writes to the socket what it takes at once, without
+	// waiting or a deadline; the caller holds mu.
+	writeNow func([]byte) (int, error)
 }
 
 // newSSESink returns a sink registered with the heartbeat; fail ends the
 // stream when a ping cannot be written. Call stop when the stream ends.
-func (st *Streamer) newSSESink(w io.Writer, flush func() error, setDeadline func(time.Time) error, fail func()) *sseSink {
-	s := &sseSink{st: st, w: w, flush: flush, deadline: writeDeadline{set: setDeadline, timeout: st.cfg.writeTimeout()}}
+func (st *Streamer) newSSESink(w io.Writer, flush func() error, setDeadline func(time.Time) error, writeNow func([]byte) (int, error), fail func()) *sseSink {
+	s := &sseSink{st: st, w: w, flush: flush, deadline: writeDeadline{set: setDeadline, timeout: st.cfg.writeTimeout()}, writeNow: writeNow}
 	s.beat = st.beats.add(s.ping, fail)
 	return s
 }
@@ -150,14 +155,27 @@ func (s *sseSink) send(events []*hub.Event) error {
 
 var ssePing = []byte(": ping\n\n")
 
+// errStalled is a peer whose socket cannot take a heartbeat.
+var errStalled = errors.New("transport: the peer stopped reading")
+
 // ping writes a heartbeat comment, unless the pump is writing: then the
 // stream is not idle. It is the heartbeat's, so it must not wait: a peer
-// that cannot take a few bytes within pingWriteTimeout is let go.
+// that cannot take a few bytes at once, or within pingWriteTimeout where
+// the socket cannot be written without waiting, is let go.
 func (s *sseSink) ping() error {
 	if !s.mu.TryLock() {
 		return nil
 	}
 	defer s.mu.Unlock()
+	if s.writeNow != nil {
+		// Setting and clearing a deadline would cost two timer updates a
+		// ping; this costs none.
+		n, err := s.writeNow(ssePing)
+		if err == nil && n < len(ssePing) || err == syscall.EAGAIN {
+			return errStalled
+		}
+		return err
+	}
 	s.deadline.at = time.Now().Add(pingWriteTimeout)
 	_ = s.deadline.set(s.deadline.at)
 	return s.writeLocked(ssePing)
