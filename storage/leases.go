@@ -50,8 +50,12 @@ func (s *Store) Claim(ctx context.Context) (stephub.Video, error) {
 // not processing any more.
 func (s *Store) RenewLease(ctx context.Context, videoID int64) error {
 	t := now()
-	n, err := exec(ctx, s.db, "UPDATE videos SET lease_expires_at = ? WHERE id = ? AND status = ?",
-		t.Add(s.lease), videoID, stephub.StatusProcessing)
+	var n int64
+	err := s.inTx(ctx, func(tx *sqlx.Tx) (err error) {
+		n, err = exec(ctx, tx, "UPDATE videos SET lease_expires_at = ? WHERE id = ? AND status = ?",
+			t.Add(s.lease), videoID, stephub.StatusProcessing)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("renew the lease of video %d: %w", videoID, err)
 	}
@@ -65,8 +69,11 @@ func (s *Store) RenewLease(ctx context.Context, videoID int64) error {
 // the attempt: for a node that stops its jobs on purpose, so that the next
 // one to claim the video goes on at once from its last step.
 func (s *Store) ReleaseLease(ctx context.Context, videoID int64) error {
-	_, err := exec(ctx, s.db, `UPDATE videos SET status = ?, lease_expires_at = NULL, attempts = attempts - 1
-		WHERE id = ? AND status = ? AND attempts > 0`, stephub.StatusPending, videoID, stephub.StatusProcessing)
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		_, err := exec(ctx, tx, `UPDATE videos SET status = ?, lease_expires_at = NULL, attempts = attempts - 1
+			WHERE id = ? AND status = ? AND attempts > 0`, stephub.StatusPending, videoID, stephub.StatusProcessing)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("release the lease of video %d: %w", videoID, err)
 	}

@@ -20,9 +20,9 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
-	_ "github.com/lib/pq" // registers the "postgres" driver
+	"github.com/lib/pq"
 	"github.com/stephub/stephub"
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
+	"modernc.org/sqlite"
 )
 
 // The dialects a Store can speak, as Dialect reports them.
@@ -46,6 +46,10 @@ type Store struct {
 	lease   time.Duration
 	url     string // PostgreSQL's, for the LISTEN connection
 	node    string // this process, in the hints it sends
+	// writer, on SQLite, is held by the one transaction that writes: the
+	// others wait for it here, woken in turn, rather than in SQLite's busy
+	// handler, which sleeps up to 100 ms between tries.
+	writer chan struct{}
 }
 
 // Open connects to the database named by rawURL and checks that it answers.
@@ -142,10 +146,7 @@ func openSQLite(rest string) (*Store, error) {
 	params.Set("_time_format", "sqlite")
 	params.Set("_timezone", "UTC")
 
-	db, err := sql.Open("sqlite", path+"?"+params.Encode())
-	if err != nil {
-		return nil, err
-	}
+	db := sql.OpenDB(cachingConnector{dsnConnector{dsn: path + "?" + params.Encode(), drv: &sqlite.Driver{}}})
 	// Readers share the file freely under WAL; writers queue on the write
 	// lock whatever the pool size, so a handful of connections is plenty.
 	// Idle connections are kept: each new one re-runs the pragmas.
@@ -153,7 +154,7 @@ func openSQLite(rest string) (*Store, error) {
 	db.SetMaxIdleConns(8)
 	// The driver registers as "sqlite", a name sqlx does not know; "sqlite3"
 	// gives it the ? bind type without touching sqlx's global registry.
-	return &Store{db: sqlx.NewDb(db, "sqlite3"), dialect: DialectSQLite}, nil
+	return &Store{db: sqlx.NewDb(db, "sqlite3"), dialect: DialectSQLite, writer: make(chan struct{}, 1)}, nil
 }
 
 // hasPragma reports whether one of the _pragma values sets name.
@@ -167,15 +168,22 @@ func hasPragma(pragmas []string, name string) bool {
 	return false
 }
 
+// postgresConns is the size of a node's PostgreSQL connection pool.
+const postgresConns = 20
+
 func openPostgres(rawURL string) (*Store, error) {
-	db, err := sql.Open("postgres", rawURL)
+	connector, err := pq.NewConnector(rawURL)
 	if err != nil {
 		return nil, err
 	}
-	db.SetMaxOpenConns(20)
-	db.SetMaxIdleConns(10)
-	// Lets a load balancer or a PostgreSQL failover move connections
-	// without the pool holding on to dead ones for long.
+	db := sql.OpenDB(cachingConnector{connector})
+	// As many kept idle as may be open: under a burst, a connection closed
+	// for want of an idle slot is a new PostgreSQL backend moments later.
+	// Idle ones are let go after a while instead, which also lets a load
+	// balancer or a PostgreSQL failover move connections without the pool
+	// holding on to dead ones for long.
+	db.SetMaxOpenConns(postgresConns)
+	db.SetMaxIdleConns(postgresConns)
 	db.SetConnMaxIdleTime(5 * time.Minute)
 	return &Store{db: sqlx.NewDb(db, "postgres"), dialect: DialectPostgres, url: rawURL, node: newNodeID()}, nil
 }
@@ -223,6 +231,14 @@ func (s *Store) skipLocked() string {
 // inTx runs fn in a transaction, committed when fn returns nil and rolled
 // back otherwise.
 func (s *Store) inTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
+	if s.writer != nil {
+		select {
+		case s.writer <- struct{}{}:
+			defer func() { <-s.writer }()
+		case <-ctx.Done():
+			return fmt.Errorf("wait to write: %w", ctx.Err())
+		}
+	}
 	tx, err := s.db.BeginTxx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
