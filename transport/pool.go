@@ -350,6 +350,7 @@ type writerPool struct {
 	queue   []*poolStream
 	head    int // queue[head:] waits
 	workers int
+	max     int // workers allowed
 }
 
 // poolChunk is how many streams a worker takes from the queue at once.
@@ -358,7 +359,11 @@ const poolChunk = 64
 func (p *writerPool) push(s *poolStream) {
 	p.mu.Lock()
 	p.queue = append(p.queue, s)
-	start := p.workers < runtime.GOMAXPROCS(0)
+	if p.workers == 0 {
+		// Read once a burst: GOMAXPROCS takes the scheduler's lock.
+		p.max = runtime.GOMAXPROCS(0)
+	}
+	start := p.workers < p.max
 	if start {
 		p.workers++
 	}
