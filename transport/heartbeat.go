@@ -43,9 +43,11 @@ func newHeartbeat(st *Streamer, interval time.Duration) *heartbeat {
 	return &heartbeat{st: st, interval: interval, tick: tick, beats: make(map[*beat]struct{})}
 }
 
-// add registers a stream; its first ping is due one interval from now.
+// add registers a stream; its first ping comes within one interval.
 func (h *heartbeat) add(ping func() error, fail func()) *beat {
-	b := &beat{every: h.interval, ping: ping, fail: fail}
+	// Due a tick early: found up to a tick late, a ping still comes within
+	// the interval of the last write, as the contract promises.
+	b := &beat{every: h.interval - h.tick, ping: ping, fail: fail}
 	b.postpone()
 	h.mu.Lock()
 	defer h.mu.Unlock()
