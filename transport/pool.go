@@ -67,10 +67,12 @@ type poolStream struct {
 	unsent   []byte        // the part of *out still to write
 	outCount int           // events in out
 	outLast  bool          // out ends with the terminal event
+	closed   bool          // the subscription ended behind the events in out
 }
 
-// sseOverSocket streams sub on conn through the pool. It reports false,
-// doing nothing, when conn is not a plain socket (TLS, for one).
+// sseOverSocket streams sub on conn through the pool; the caller reads conn
+// to notice the client leaving. It reports false, doing nothing, when conn
+// is not a plain socket (TLS, for one).
 func (st *Streamer) sseOverSocket(conn net.Conn, head []byte, sub *hub.Subscription, done Done) bool {
 	sc, ok := conn.(syscall.Conn)
 	if !ok {
@@ -83,10 +85,6 @@ func (st *Streamer) sseOverSocket(conn net.Conn, head []byte, sub *hub.Subscript
 	s := &poolStream{st: st, sub: sub, conn: conn, raw: raw, done: done}
 	s.state.Store(streamRunning) // by the goroutine below, until the backlog is out
 	sub.Notify(s.notify)
-	st.goLive(func() {
-		discardUntilClosed(conn)
-		sub.Close() // the client left, or the stream closed the connection
-	})
 	st.goLive(func() {
 		s.sink = st.newSSESink(conn, nil, conn.SetWriteDeadline, s.writeNow, func() { conn.Close() })
 		if err := s.sink.write(head); err != nil {
@@ -165,6 +163,7 @@ func (s *poolStream) run(wait bool) outcome {
 			return o
 		}
 		if len(*s.batch) == 0 {
+			s.putBatch() // an idle stream holds none
 			return runIdle
 		}
 		s.encode()
@@ -182,7 +181,7 @@ func (s *poolStream) run(wait bool) outcome {
 	if terminal {
 		return s.end(nil)
 	}
-	if n == maxBatch {
+	if n == maxBatch || s.closed {
 		return runAgain
 	}
 	return runIdle
@@ -209,7 +208,9 @@ func (s *poolStream) collect(wait bool) (o outcome, ok bool) {
 			}
 			if !open {
 				if len(*s.batch) > 0 {
-					return 0, true // the next run ends the stream
+					// The events first; then a run that ends the stream.
+					s.closed = true
+					return 0, true
 				}
 				if err := s.sub.Err(); err != nil {
 					return s.end(err), false
@@ -325,7 +326,7 @@ func (s *poolStream) end(err error) outcome {
 		s.putBatch()
 	}
 	s.sink.stop()
-	s.conn.Close() // ends the reader, which closes the subscription
+	s.conn.Close() // ends sseOverConn's reader, which closes the subscription
 	s.done(s.sent, err)
 	return runEnded
 }

@@ -3,6 +3,7 @@ package transport_test
 import (
 	"bufio"
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -96,6 +97,36 @@ func TestSSEManyEventsInOrder(t *testing.T) {
 	for range streams {
 		if err := <-f.ended; err != nil {
 			t.Errorf("stream ended with %v; want nil after the terminal event", err)
+		}
+	}
+}
+
+// TestSSEEndsWhenHubClosesBehindEvents closes the hub right behind a few
+// events, while the stream waits for its turn to write them: it writes
+// them, then ends, rather than waiting for events that cannot come.
+func TestSSEEndsWhenHubClosesBehindEvents(t *testing.T) {
+	for range 20 {
+		f := newFixture(t, hub.Options{}, transport.Config{})
+		r := bufio.NewReader(f.open(t, "").Body)
+		if line, err := r.ReadString('\n'); err != nil || line != "retry: 3000\n" {
+			t.Fatalf("first line %q, %v", line, err)
+		}
+		for range 3 {
+			f.appendStep(t, 1, 10, stephub.StatusProcessing)
+		}
+		f.hub.Close()
+		got := make(chan []int64, 1)
+		go func() { got <- ids(t, r, 1<<30) }()
+		select {
+		case ids := <-got:
+			if len(ids) > 3 {
+				t.Fatalf("got %v; want at most the 3 events", ids)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("the stream did not end after the hub closed")
+		}
+		if err := <-f.ended; !errors.Is(err, hub.ErrClosed) {
+			t.Errorf("stream ended with %v; want hub.ErrClosed", err)
 		}
 	}
 }

@@ -63,14 +63,14 @@ func (st *Streamer) sseOverConn(conn net.Conn, header http.Header, sub *hub.Subs
 		}
 	}
 	head = append(append(head, "\r\n"...), sseRetry...)
-	if st.sseOverSocket(conn, head, sub, done) {
-		return
-	}
 
 	st.goLive(func() {
 		discardUntilClosed(conn)
 		sub.Close() // the client left, or the writer closed the connection
 	})
+	if st.sseOverSocket(conn, head, sub, done) {
+		return
+	}
 	st.goLive(func() {
 		s := st.newSSESink(conn, nil, conn.SetWriteDeadline, nil, func() { conn.Close() })
 		defer s.stop()

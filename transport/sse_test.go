@@ -78,8 +78,10 @@ func newFixture(t *testing.T, opts hub.Options, cfg transport.Config) *fixture {
 	}))
 	t.Cleanup(func() {
 		f.hub.Close()
-		if err := streamer.Wait(context.Background()); err != nil {
-			t.Error(err)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := streamer.Wait(ctx); err != nil {
+			t.Errorf("streams still running 10 s after the hub closed: %v", err)
 		}
 	})
 	t.Cleanup(f.srv.Close)
