@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 
 	"github.com/stephub/stephub"
 	"github.com/stephub/stephub/hub"
+	"github.com/stephub/stephub/internal/logbuf"
 	"github.com/stephub/stephub/internal/testdb"
 	"github.com/stephub/stephub/jobs"
 	"github.com/stephub/stephub/metrics"
@@ -229,7 +229,7 @@ func TestMockStopsWhenItsStepIsRefused(t *testing.T) {
 	if _, err := store.EnsureUser(t.Context(), "u1", "", 1000); err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuffer
+	var logs logbuf.Buffer
 	h := hub.New(hub.Options{History: store})
 	t.Cleanup(h.Close)
 	svc := jobs.New(jobs.Options{Store: store, Publisher: h, Mock: true, StepDelay: jobs.Delay{Min: 100 * time.Millisecond, Max: 100 * time.Millisecond},
@@ -265,23 +265,4 @@ func TestMockStopsWhenItsStepIsRefused(t *testing.T) {
 	if got, _ := store.Video(t.Context(), v.ID); got.Step != 7 {
 		t.Errorf("video at step %d; want 7: the stopped runner posted nothing more", got.Step)
 	}
-}
-
-// syncBuffer is a log destination the service's goroutines write while the
-// test reads.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -17,6 +17,7 @@ import (
 
 	_ "github.com/lib/pq"
 
+	"github.com/stephub/stephub/internal/logbuf"
 	"github.com/stephub/stephub/internal/testdb"
 )
 
@@ -51,7 +52,7 @@ func stephubBinary(t *testing.T) string {
 type node struct {
 	URL  string
 	cmd  *exec.Cmd
-	logs *syncBuffer
+	logs *logbuf.Buffer
 	done chan struct{}
 }
 
@@ -70,7 +71,7 @@ func startNode(t *testing.T, databaseURL string, env map[string]string) *node {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := &node{cmd: cmd, logs: &syncBuffer{}, done: make(chan struct{})}
+	n := &node{cmd: cmd, logs: &logbuf.Buffer{}, done: make(chan struct{})}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/stephub/stephub/auth"
+	"github.com/stephub/stephub/internal/logbuf"
 )
 
 // Secrets of the servers the tests start.
@@ -29,30 +30,11 @@ const (
 // `stephub serve` would, through run.
 type testServer struct {
 	URL  string
-	logs *syncBuffer
-	out  *syncBuffer // what serve prints on stdout
+	logs *logbuf.Buffer
+	out  *logbuf.Buffer // what serve prints on stdout
 	stop context.CancelFunc
 	done chan error
 	once sync.Once
-}
-
-// syncBuffer collects the server's output; the server writes while the test
-// reads.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 var listeningLine = regexp.MustCompile(`"msg":"listening","addr":"([^"]+)"`)
@@ -73,7 +55,7 @@ func startServer(t *testing.T, databaseURL string, env map[string]string) *testS
 		vars[k] = v
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &testServer{logs: &syncBuffer{}, out: &syncBuffer{}, stop: cancel, done: make(chan error, 1)}
+	s := &testServer{logs: &logbuf.Buffer{}, out: &logbuf.Buffer{}, stop: cancel, done: make(chan error, 1)}
 	go func() {
 		s.done <- run(ctx, []string{"serve"}, func(k string) string { return vars[k] }, s.out, s.logs)
 	}()

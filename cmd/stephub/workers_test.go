@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stephub/stephub/internal/logbuf"
 	"github.com/stephub/stephub/internal/testdb"
 	"github.com/stephub/stephub/jobs"
 	"github.com/stephub/stephub/storage"
@@ -18,14 +19,14 @@ import (
 
 // startWorker runs a reference worker against s until the returned stop is
 // called (or the test ends); stop returns once the worker has.
-func startWorker(t *testing.T, s *testServer, concurrency int, delay string, logs *syncBuffer) (stop func()) {
+func startWorker(t *testing.T, s *testServer, concurrency int, delay string, logs *logbuf.Buffer) (stop func()) {
 	t.Helper()
 	d, err := jobs.ParseDelay(delay)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if logs == nil {
-		logs = &syncBuffer{}
+		logs = &logbuf.Buffer{}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -149,7 +150,7 @@ func TestWorkerLearnsOfCancel(t *testing.T) {
 		s := startServer(t, url, map[string]string{"PIPELINE": "external"})
 		token := userToken(t, "changed-mind")
 		v := generate(t, s, token)
-		logs := &syncBuffer{}
+		logs := &logbuf.Buffer{}
 		startWorker(t, s, 1, "150ms", logs)
 		st := openStream(t, s, token, v.ID, "")
 		if _, _, err := st.next(t); err != nil {
