@@ -7,7 +7,7 @@ import (
 	"github.com/stephub/stephub/storage"
 )
 
-// hintTimeout bounds sending a hint, and reading the events it points at.
+// hintTimeout bounds reading the events a hint points at.
 const hintTimeout = 5 * time.Second
 
 // followOtherNodes catches the local subscribers up with the events other

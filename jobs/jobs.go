@@ -237,10 +237,8 @@ func (s *Service) publish(videoID int64, a storage.Appended) {
 	}
 	s.publisher.Publish(&hub.Event{VideoID: videoID, Seq: ev.ID, Data: a.Payload, Terminal: ev.Status.Terminal()})
 	// Under the video's publishing lock, so the other nodes get the hints
-	// of one video in order.
-	ctx, cancel := context.WithTimeout(context.Background(), hintTimeout)
-	defer cancel()
-	if err := s.store.Notify(ctx, storage.Hint{VideoID: videoID, Seq: ev.ID, Terminal: ev.Status.Terminal()}); err != nil {
+	// of one video in order. The store bounds the wait.
+	if err := s.store.Notify(context.Background(), storage.Hint{VideoID: videoID, Seq: ev.ID, Terminal: ev.Status.Terminal()}); err != nil {
 		s.logger.Warn("other nodes not told of an event; they catch up at the next one", "video_id", videoID, "err", err)
 	}
 }

@@ -38,15 +38,20 @@ func newNodeID() string {
 	return hex.EncodeToString(b)
 }
 
+// notifyTimeout bounds sending one hint.
+const notifyTimeout = 5 * time.Second
+
 // Notify hints the other nodes sharing this PostgreSQL database at an event
-// stored here. It runs on its own, after the event's transaction, so that
-// the commits of events and credits never queue behind PostgreSQL's
-// notification lock. On SQLite, where one process holds the database, it
-// does nothing.
+// stored here, within notifyTimeout. It runs on its own, after the event's
+// transaction, so that the commits of events and credits never queue behind
+// PostgreSQL's notification lock. On SQLite, where one process holds the
+// database, it does nothing, at no cost.
 func (s *Store) Notify(ctx context.Context, h Hint) error {
 	if s.dialect != DialectPostgres {
 		return nil
 	}
+	ctx, cancel := context.WithTimeout(ctx, notifyTimeout)
+	defer cancel()
 	payload := fmt.Sprintf("%s %d %d %t", s.node, h.VideoID, h.Seq, h.Terminal)
 	if _, err := s.db.ExecContext(ctx, "SELECT pg_notify($1, $2)", notifyChannel, payload); err != nil {
 		return fmt.Errorf("notify event %d of video %d: %w", h.Seq, h.VideoID, err)
