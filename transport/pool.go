@@ -68,6 +68,13 @@ type poolStream struct {
 	outCount int           // events in out
 	outLast  bool          // out ends with the terminal event
 	closed   bool          // the subscription ended behind the events in out
+
+	// One write(2) of the socket, bound once so that writing allocates
+	// nothing; its fields belong to whoever holds the sink's lock.
+	syscallWrite func(fd uintptr) bool
+	wb           []byte
+	wn           int
+	werr         error
 }
 
 // sseOverSocket streams sub on conn through the pool; the caller reads conn
@@ -83,6 +90,7 @@ func (st *Streamer) sseOverSocket(conn net.Conn, head []byte, sub *hub.Subscript
 		return false
 	}
 	s := &poolStream{st: st, sub: sub, conn: conn, raw: raw, done: done}
+	s.syscallWrite = s.writeSyscall
 	s.state.Store(streamRunning) // by the goroutine below, until the backlog is out
 	sub.Notify(s.notify)
 	st.goLive(func() {
@@ -287,24 +295,26 @@ func (s *poolStream) write(wait bool) error {
 // writeNow makes one write of b to the socket, without waiting. The
 // caller holds the sink's lock.
 func (s *poolStream) writeNow(b []byte) (n int, err error) {
-	write := func() error {
-		return s.raw.Write(func(fd uintptr) bool {
-			n, err = syscall.Write(int(fd), b)
-			return true
-		})
-	}
-	rerr := write()
+	s.wb = b
+	defer func() { s.wb, s.wn, s.werr = nil, 0, nil }()
+	rerr := s.raw.Write(s.syscallWrite)
 	if errors.Is(rerr, os.ErrDeadlineExceeded) {
 		// The deadline of an earlier, waiting write has passed; this write
 		// does not wait, so needs none.
 		s.conn.SetWriteDeadline(time.Time{})
 		s.sink.deadline.at = time.Time{}
-		rerr = write()
+		rerr = s.raw.Write(s.syscallWrite)
 	}
 	if rerr != nil {
 		return 0, rerr
 	}
-	return max(n, 0), err
+	return max(s.wn, 0), s.werr
+}
+
+// writeSyscall is raw.Write's callback: one attempt, never a wait.
+func (s *poolStream) writeSyscall(fd uintptr) bool {
+	s.wn, s.werr = syscall.Write(int(fd), s.wb)
+	return true
 }
 
 // delivered counts n events sent.
