@@ -112,23 +112,24 @@ func (s *Server) handleWorkerEvent() http.Handler {
 			s.writeError(w, r, err)
 			return
 		}
-		v, err := s.Store.Video(r.Context(), id)
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		if v.Status.Terminal() && r.Header.Get("Idempotency-Key") == "" {
-			s.writeError(w, r, finishedError(v.Status))
-			return
-		}
+		key := r.Header.Get("Idempotency-Key")
 		var req workerEventRequest
-		if err := decode(w, r, &req); err != nil {
-			s.writeError(w, r, err)
-			return
+		err = decode(w, r, &req)
+		var step stephub.Step
+		if err == nil {
+			var problems map[string]string
+			if step, problems = req.step(key); len(problems) > 0 {
+				err = stephub.Invalid(problems)
+			}
 		}
-		step, problems := req.step(r.Header.Get("Idempotency-Key"))
-		if len(problems) > 0 {
-			s.writeError(w, r, stephub.Invalid(problems))
+		if err != nil {
+			// An unknown or finished video outranks a bad body. The store
+			// checks both when it appends, so only a refused body costs
+			// this read.
+			if verr := s.videoRefusal(r, id, key); verr != nil {
+				err = verr
+			}
+			s.writeError(w, r, err)
 			return
 		}
 		ev, err := s.Jobs.Post(r.Context(), id, step)
@@ -138,6 +139,19 @@ func (s *Server) handleWorkerEvent() http.Handler {
 		}
 		writeJSON(w, http.StatusAccepted, response{ID: ev.ID})
 	})
+}
+
+// videoRefusal returns why the video takes no post, whatever its body: it
+// is unknown (or the store is down), or finished and the post is no retry.
+func (s *Server) videoRefusal(r *http.Request, id int64, idempotencyKey string) error {
+	v, err := s.Store.Video(r.Context(), id)
+	switch {
+	case err != nil:
+		return err
+	case v.Status.Terminal() && idempotencyKey == "":
+		return finishedError(v.Status)
+	}
+	return nil
 }
 
 // finishedError tells a worker why a video takes no more steps.

@@ -130,6 +130,7 @@ func TestErrorCases(t *testing.T) {
 
 		// Worker events.
 		{"worker: unknown video", "POST", "/api/v1/videos/999999/events", testWorkerToken, step(""), nil, 404, "not_found"},
+		{"worker: unknown video, before the body", "POST", "/api/v1/videos/999999/events", testWorkerToken, "{broken", nil, 404, "not_found"},
 		{"worker: cancelled video", "POST", path(cancelled.ID, "/events"), testWorkerToken, step(""), nil, 409, "video_cancelled"},
 		{"worker: finished video, before the body", "POST", path(finished.ID, "/events"), testWorkerToken, "{broken", nil, 409, "video_finished"},
 		{"worker: not JSON", "POST", path(pending.ID, "/events"), testWorkerToken, "{broken", nil, 400, "invalid_json"},
