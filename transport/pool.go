@@ -10,7 +10,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
-	"time"
 
 	"github.com/stephub/stephub/hub"
 )
@@ -301,8 +300,7 @@ func (s *poolStream) writeNow(b []byte) (n int, err error) {
 	if errors.Is(rerr, os.ErrDeadlineExceeded) {
 		// The deadline of an earlier, waiting write has passed; this write
 		// does not wait, so needs none.
-		s.conn.SetWriteDeadline(time.Time{})
-		s.sink.deadline.at = time.Time{}
+		s.sink.deadline.clear()
 		rerr = s.raw.Write(s.syscallWrite)
 	}
 	if rerr != nil {

@@ -226,3 +226,9 @@ func (d *writeDeadline) arm() {
 	// does not); a write still fails on a dead connection.
 	_ = d.set(d.at)
 }
+
+// clear removes the deadline, for writes that never wait.
+func (d *writeDeadline) clear() {
+	d.at = time.Time{}
+	_ = d.set(d.at)
+}
