@@ -4,8 +4,12 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/jmoiron/sqlx"
 
 	"github.com/stephub/stephub"
 	"github.com/stephub/stephub/internal/testdb"
@@ -108,30 +112,171 @@ func readInts(t *testing.T, conn *sql.Conn, query string, arg any) []int {
 	return out
 }
 
+// openMigratedSQLite opens a migrated store on a new SQLite file.
+func openMigratedSQLite(t *testing.T) *Store {
+	t.Helper()
+	s, err := Open(context.Background(), testdb.SQLite(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if err := s.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// holdWriter runs a SQLite write that keeps the write turn until the
+// returned release is called, and waits for it to start; release returns
+// the write's error.
+func holdWriter(t *testing.T, s *Store) (release func() error) {
+	t.Helper()
+	held, hold, done := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+	go func() {
+		done <- s.inTx(context.Background(), func(context.Context, *sqlx.Tx) error {
+			close(held)
+			<-hold
+			return nil
+		})
+	}()
+	<-held
+	return func() error {
+		close(hold)
+		return <-done
+	}
+}
+
+// waitQueued waits until n writes wait for the SQLite write turn.
+func waitQueued(t *testing.T, s *Store, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s.group.mu.Lock()
+		queued := len(s.group.queue)
+		s.group.mu.Unlock()
+		if queued == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d writes queued; want %d", queued, n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 // TestSQLiteWriterWaitEndsWithContext holds SQLite's write turn: a write
 // that waits for it gives up when its context ends, having written nothing.
 func TestSQLiteWriterWaitEndsWithContext(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, testdb.SQLite(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if err := s.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	s.writer <- struct{}{} // another writer's turn
+	s := openMigratedSQLite(t)
+	release := holdWriter(t, s)
 	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 	defer cancel()
-	_, err = s.EnsureUser(short, "waiting", "", 100)
+	_, err := s.EnsureUser(short, "waiting", "", 100)
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("EnsureUser while another writes = %v; want context.DeadlineExceeded", err)
 	}
-	<-s.writer
+	if err := release(); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := s.User(ctx, "waiting"); !errors.Is(err, stephub.ErrNotFound) {
 		t.Errorf("User after the refused write = %v; want ErrNotFound", err)
 	}
 	if _, err := s.EnsureUser(ctx, "waiting", "", 100); err != nil {
 		t.Errorf("EnsureUser once the turn is free: %v", err)
+	}
+}
+
+// TestSQLiteWritesShareACommit queues three writes behind a held write
+// turn. They run in one transaction: the second sees the first's user
+// before it is committed, which another connection does not; the second
+// fails and only its own user is undone; the others' users are kept.
+func TestSQLiteWritesShareACommit(t *testing.T) {
+	ctx := context.Background()
+	s := openMigratedSQLite(t)
+	release := holdWriter(t, s)
+
+	errs := make([]error, 3)
+	var wg sync.WaitGroup
+	wg.Go(func() { _, errs[0] = s.EnsureUser(ctx, "first", "", 100) })
+	waitQueued(t, s, 1)
+	refused := errors.New("refused")
+	wg.Go(func() {
+		errs[1] = s.inTx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
+			var credits int64
+			if err := get(ctx, tx, &credits, "SELECT credits FROM users WHERE id = ?", "first"); err != nil {
+				return fmt.Errorf("the first write, inside the transaction: %w", err)
+			}
+			if _, err := s.User(ctx, "first"); !errors.Is(err, stephub.ErrNotFound) {
+				return fmt.Errorf("the first write, from another connection before the commit: %v; want ErrNotFound", err)
+			}
+			if err := insertUser(ctx, tx, "second", "", 100, now()); err != nil {
+				return err
+			}
+			return refused
+		})
+	})
+	waitQueued(t, s, 2)
+	wg.Go(func() { _, errs[2] = s.EnsureUser(ctx, "third", "", 100) })
+	waitQueued(t, s, 3)
+	if err := release(); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+
+	if errs[0] != nil || errs[2] != nil {
+		t.Fatalf("the writes beside the failed one: %v, %v", errs[0], errs[2])
+	}
+	if !errors.Is(errs[1], refused) {
+		t.Fatalf("the failing write = %v; want its own error", errs[1])
+	}
+	for id, want := range map[string]bool{"first": true, "second": false, "third": true} {
+		_, err := s.User(ctx, id)
+		if got := err == nil; got != want {
+			t.Errorf("user %q stored = %t (%v); want %t", id, got, err, want)
+		}
+	}
+}
+
+// TestSQLiteWriteQueueDrains queues more writes than one commit takes,
+// some of which give up while they wait: every other write is stored, and
+// the turn passes on until none is left.
+func TestSQLiteWriteQueueDrains(t *testing.T) {
+	ctx := context.Background()
+	s := openMigratedSQLite(t)
+	release := holdWriter(t, s)
+
+	const writes = 3*maxGroup + 7
+	cancelled, cancel := context.WithCancel(ctx)
+	errs := make([]error, writes)
+	var wg sync.WaitGroup
+	for i := range writes {
+		wctx := ctx
+		if i%10 == 0 {
+			wctx = cancelled
+		}
+		wg.Go(func() { _, errs[i] = s.EnsureUser(wctx, fmt.Sprintf("user-%d", i), "", 1) })
+	}
+	waitQueued(t, s, writes)
+	cancel()
+	waitQueued(t, s, writes-(writes+9)/10)
+	if err := release(); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+
+	for i, err := range errs {
+		_, stored := s.User(ctx, fmt.Sprintf("user-%d", i))
+		switch {
+		case i%10 == 0 && (!errors.Is(err, context.Canceled) || stored == nil):
+			t.Errorf("write %d, cancelled while waiting: %v (stored: %t); want context.Canceled, nothing stored", i, err, stored == nil)
+		case i%10 != 0 && (err != nil || stored != nil):
+			t.Errorf("write %d: %v; read back: %v", i, err, stored)
+		}
+	}
+	s.group.mu.Lock()
+	defer s.group.mu.Unlock()
+	if s.group.running || len(s.group.queue) > 0 {
+		t.Errorf("after the last write: running %t, %d queued; want idle", s.group.running, len(s.group.queue))
 	}
 }

@@ -21,7 +21,7 @@ var ErrLeaseLost = errors.New("storage: the video's lease is lost")
 // pending.
 func (s *Store) Claim(ctx context.Context) (stephub.Video, error) {
 	var v stephub.Video
-	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+	err := s.inTx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
 		var id int64
 		if err := get(ctx, tx, &id, "SELECT id FROM videos WHERE status = ? ORDER BY id LIMIT 1"+s.skipLocked(),
 			stephub.StatusPending); err != nil {
@@ -51,7 +51,7 @@ func (s *Store) Claim(ctx context.Context) (stephub.Video, error) {
 func (s *Store) RenewLease(ctx context.Context, videoID int64) error {
 	t := now()
 	var n int64
-	err := s.inTx(ctx, func(tx *sqlx.Tx) (err error) {
+	err := s.inTx(ctx, func(ctx context.Context, tx *sqlx.Tx) (err error) {
 		n, err = exec(ctx, tx, "UPDATE videos SET lease_expires_at = ? WHERE id = ? AND status = ?",
 			t.Add(s.lease), videoID, stephub.StatusProcessing)
 		return err
@@ -69,7 +69,7 @@ func (s *Store) RenewLease(ctx context.Context, videoID int64) error {
 // the attempt: for a node that stops its jobs on purpose, so that the next
 // one to claim the video goes on at once from its last step.
 func (s *Store) ReleaseLease(ctx context.Context, videoID int64) error {
-	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+	err := s.inTx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
 		_, err := exec(ctx, tx, `UPDATE videos SET status = ?, lease_expires_at = NULL, attempts = attempts - 1
 			WHERE id = ? AND status = ? AND attempts > 0`, stephub.StatusPending, videoID, stephub.StatusProcessing)
 		return err
@@ -105,7 +105,7 @@ func (s *Store) ExpireLeases(ctx context.Context, maxAttempts int) ([]Expired, e
 	var out []Expired
 	for _, id := range ids {
 		var a Appended
-		err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		err := s.inTx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
 			v, err := s.lockVideo(ctx, tx, id)
 			if err != nil {
 				return err

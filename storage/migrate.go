@@ -41,7 +41,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	for _, m := range migrations {
-		if err := s.inTx(ctx, func(tx *sqlx.Tx) error { return s.apply(ctx, tx, m) }); err != nil {
+		if err := s.inTx(ctx, func(ctx context.Context, tx *sqlx.Tx) error { return s.apply(ctx, tx, m) }); err != nil {
 			return fmt.Errorf("migrate: %03d_%s: %w", m.version, m.name, err)
 		}
 	}

@@ -46,10 +46,10 @@ type Store struct {
 	lease   time.Duration
 	url     string // PostgreSQL's, for the LISTEN connection
 	node    string // this process, in the hints it sends
-	// writer, on SQLite, is held by the one transaction that writes: the
-	// others wait for it here, woken in turn, rather than in SQLite's busy
-	// handler, which sleeps up to 100 ms between tries.
-	writer chan struct{}
+	// group, on SQLite, runs the write transactions: writes that arrive
+	// together share one commit, and wait for it here rather than in
+	// SQLite's busy handler, which sleeps up to 100 ms between tries.
+	group *groupCommit
 }
 
 // Open connects to the database named by rawURL and checks that it answers.
@@ -154,7 +154,8 @@ func openSQLite(rest string) (*Store, error) {
 	db.SetMaxIdleConns(8)
 	// The driver registers as "sqlite", a name sqlx does not know; "sqlite3"
 	// gives it the ? bind type without touching sqlx's global registry.
-	return &Store{db: sqlx.NewDb(db, "sqlite3"), dialect: DialectSQLite, writer: make(chan struct{}, 1)}, nil
+	sdb := sqlx.NewDb(db, "sqlite3")
+	return &Store{db: sdb, dialect: DialectSQLite, group: &groupCommit{db: sdb}}, nil
 }
 
 // hasPragma reports whether one of the _pragma values sets name.
@@ -229,15 +230,12 @@ func (s *Store) skipLocked() string {
 }
 
 // inTx runs fn in a transaction, committed when fn returns nil and rolled
-// back otherwise.
-func (s *Store) inTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
-	if s.writer != nil {
-		select {
-		case s.writer <- struct{}{}:
-			defer func() { <-s.writer }()
-		case <-ctx.Done():
-			return fmt.Errorf("wait to write: %w", ctx.Err())
-		}
+// back otherwise. fn must use the context it is given. On SQLite, the
+// transaction is shared with the writes that wait beside it (see
+// groupCommit), and fn's changes are undone alone if it fails.
+func (s *Store) inTx(ctx context.Context, fn func(context.Context, *sqlx.Tx) error) error {
+	if s.group != nil {
+		return s.group.do(ctx, fn)
 	}
 	tx, err := s.db.BeginTxx(ctx, nil)
 	if err != nil {
@@ -246,7 +244,7 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 	// After a commit this is a no-op; after an error, the error that made
 	// us roll back is the one worth reporting.
 	defer tx.Rollback()
-	if err := fn(tx); err != nil {
+	if err := fn(ctx, tx); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {

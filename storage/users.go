@@ -27,7 +27,7 @@ func (s *Store) EnsureUser(ctx context.Context, id, email string, credits int64)
 		return stephub.User{}, fmt.Errorf("ensure user %q: %w", id, err)
 	}
 
-	err = s.inTx(ctx, func(tx *sqlx.Tx) error {
+	err = s.inTx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
 		t := now()
 		if err := insertUser(ctx, tx, id, email, credits, t); err != nil {
 			return err
@@ -75,7 +75,7 @@ func (s *Store) User(ctx context.Context, id string) (stephub.User, error) {
 // may not go below zero, the status must be a known one).
 func (s *Store) UpdateUser(ctx context.Context, id string, credits *int64, sub *stephub.SubscriptionStatus, newUserCredits int64) (stephub.User, error) {
 	var u stephub.User
-	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+	err := s.inTx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
 		t := now()
 		if err := insertUser(ctx, tx, id, "", newUserCredits, t); err != nil {
 			return err

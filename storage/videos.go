@@ -27,7 +27,7 @@ func (s *Store) CreateVideo(ctx context.Context, userID string, v stephub.Video)
 		return stephub.Video{}, fmt.Errorf("create video: negative cost %d", v.Cost)
 	}
 	var out stephub.Video
-	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+	err := s.inTx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
 		// Locking the user row (on PostgreSQL) orders this against a
 		// concurrent change of the subscription, not only of the credits.
 		var sub stephub.SubscriptionStatus
@@ -118,7 +118,7 @@ func (s *Store) Cancel(ctx context.Context, userID string, videoID int64, messag
 		v stephub.Video
 		a Appended
 	)
-	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+	err := s.inTx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
 		cur, err := s.lockVideo(ctx, tx, videoID)
 		if err != nil {
 			return err

@@ -1,0 +1,162 @@
+package storage
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// maxGroup bounds how many writes share one SQLite commit, and so how long
+// the first of them waits for the others to run.
+const maxGroup = 64
+
+// groupCommit runs the write transactions of a SQLite Store. SQLite has one
+// writer, and every commit waits for the disk: one at a time, commits would
+// queue behind each other's syncs under load. Instead, the writes that
+// arrive while a commit is under way wait together and share the next one.
+// Each runs under a savepoint of that transaction, so a write that fails is
+// undone alone, and none returns before the commit that holds it is on disk.
+//
+// No goroutine of its own runs the commits: the first waiting writer does,
+// and then hands the turn to the next one waiting.
+type groupCommit struct {
+	db *sqlx.DB
+
+	mu      sync.Mutex
+	queue   []*write
+	running bool // a writer is running a group; the queue waits for the next
+}
+
+// write is one caller's transaction, waiting for its group.
+type write struct {
+	ctx  context.Context
+	fn   func(context.Context, *sqlx.Tx) error
+	done chan outcome // receives exactly one outcome
+}
+
+// outcome is what a waiting writer learns: its write's result, or that it
+// is to run the next group.
+type outcome struct {
+	err  error
+	lead bool
+}
+
+// do runs fn in a transaction shared with other writes and returns once
+// that transaction is committed or rolled back. A write whose ctx ends while
+// it waits for its turn leaves without running; once its group runs, fn
+// gets ctx without its cancellation, so that one caller going away cannot
+// interrupt a transaction that others share.
+func (g *groupCommit) do(ctx context.Context, fn func(context.Context, *sqlx.Tx) error) error {
+	w := &write{ctx: ctx, fn: fn, done: make(chan outcome, 1)}
+	g.mu.Lock()
+	g.queue = append(g.queue, w)
+	lead := !g.running
+	g.running = true
+	g.mu.Unlock()
+	if lead {
+		return g.lead(w)
+	}
+	select {
+	case o := <-w.done:
+		return g.follow(w, o)
+	case <-ctx.Done():
+	}
+	g.mu.Lock()
+	select {
+	case o := <-w.done: // decided meanwhile
+		g.mu.Unlock()
+		return g.follow(w, o)
+	default:
+	}
+	if i := slices.Index(g.queue, w); i >= 0 {
+		g.queue = slices.Delete(g.queue, i, i+1)
+		g.mu.Unlock()
+		return fmt.Errorf("wait to write: %w", ctx.Err())
+	}
+	g.mu.Unlock()
+	return g.follow(w, <-w.done) // taken into a running group
+}
+
+// follow acts on the outcome a waiting writer received.
+func (g *groupCommit) follow(w *write, o outcome) error {
+	if o.lead {
+		return g.lead(w)
+	}
+	return o.err
+}
+
+// lead runs one group, which holds self, hands every other writer in it its
+// result, and passes the turn to the first writer still waiting.
+func (g *groupCommit) lead(self *write) error {
+	g.mu.Lock()
+	n := min(len(g.queue), maxGroup)
+	group := slices.Clone(g.queue[:n])
+	g.queue = slices.Delete(g.queue, 0, n)
+	g.mu.Unlock()
+
+	errs := g.commit(group)
+	var own error
+	for i, w := range group {
+		if w == self {
+			own = errs[i]
+		} else {
+			w.done <- outcome{err: errs[i]}
+		}
+	}
+
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if len(g.queue) > 0 {
+		g.queue[0].done <- outcome{lead: true}
+	} else {
+		g.running = false
+	}
+	return own
+}
+
+// commit runs the writes of group in one transaction and returns each one's
+// error. If the transaction itself fails, every write that had not failed on
+// its own gets that failure, since none of it was kept.
+func (g *groupCommit) commit(group []*write) []error {
+	errs := make([]error, len(group))
+	fail := func(err error) []error {
+		for i := range errs {
+			if errs[i] == nil {
+				errs[i] = err
+			}
+		}
+		return errs
+	}
+	// Not any one writer's context: its end would roll back all of them.
+	tx, err := g.db.BeginTxx(context.Background(), nil)
+	if err != nil {
+		return fail(fmt.Errorf("begin transaction: %w", err))
+	}
+	defer tx.Rollback()
+	for i, w := range group {
+		if err := w.ctx.Err(); err != nil {
+			errs[i] = fmt.Errorf("wait to write: %w", err)
+			continue
+		}
+		if _, err := tx.Exec("SAVEPOINT write"); err != nil {
+			return fail(fmt.Errorf("begin a write: %w", err))
+		}
+		errs[i] = w.fn(context.WithoutCancel(w.ctx), tx)
+		if errs[i] != nil {
+			if _, err := tx.Exec("ROLLBACK TO write"); err != nil {
+				// SQLite rolls some errors back whole, savepoints and all.
+				return fail(fmt.Errorf("a write failed (%w) and could not be undone alone: %w", errs[i], err))
+			}
+		}
+		if _, err := tx.Exec("RELEASE write"); err != nil {
+			return fail(fmt.Errorf("end a write: %w", err))
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fail(fmt.Errorf("commit: %w", err))
+	}
+	return errs
+}
