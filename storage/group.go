@@ -35,6 +35,9 @@ type write struct {
 	ctx  context.Context
 	fn   func(context.Context, *sqlx.Tx) error
 	done chan outcome // receives exactly one outcome
+	// panicked is what fn panicked with, if it did: the group goes on
+	// without it, and the panic is raised again in the caller's goroutine.
+	panicked any
 }
 
 // outcome is what a waiting writer learns: its write's result, or that it
@@ -51,6 +54,17 @@ type outcome struct {
 // interrupt a transaction that others share.
 func (g *groupCommit) do(ctx context.Context, fn func(context.Context, *sqlx.Tx) error) error {
 	w := &write{ctx: ctx, fn: fn, done: make(chan outcome, 1)}
+	err := g.wait(w)
+	if w.panicked != nil {
+		panic(w.panicked)
+	}
+	return err
+}
+
+// wait queues w and returns its error once its group has run, running the
+// group itself when its turn comes.
+func (g *groupCommit) wait(w *write) error {
+	ctx := w.ctx
 	g.mu.Lock()
 	g.queue = append(g.queue, w)
 	lead := !g.running
@@ -144,7 +158,7 @@ func (g *groupCommit) commit(group []*write) []error {
 		if _, err := tx.Exec("SAVEPOINT write"); err != nil {
 			return fail(fmt.Errorf("begin a write: %w", err))
 		}
-		errs[i] = w.fn(context.WithoutCancel(w.ctx), tx)
+		errs[i] = w.run(tx)
 		if errs[i] != nil {
 			if _, err := tx.Exec("ROLLBACK TO write"); err != nil {
 				// SQLite rolls some errors back whole, savepoints and all.
@@ -159,4 +173,17 @@ func (g *groupCommit) commit(group []*write) []error {
 		return fail(fmt.Errorf("commit: %w", err))
 	}
 	return errs
+}
+
+// run calls w's fn in tx. A panic becomes the write's error here, so that
+// the group still ends and the turn passes on, and is kept to be raised
+// again by the caller.
+func (w *write) run(tx *sqlx.Tx) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			w.panicked = p
+			err = fmt.Errorf("write panicked: %v", p)
+		}
+	}()
+	return w.fn(context.WithoutCancel(w.ctx), tx)
 }

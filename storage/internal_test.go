@@ -187,16 +187,17 @@ func TestSQLiteWriterWaitEndsWithContext(t *testing.T) {
 	}
 }
 
-// TestSQLiteWritesShareACommit queues three writes behind a held write
+// TestSQLiteWritesShareACommit queues four writes behind a held write
 // turn. They run in one transaction: the second sees the first's user
-// before it is committed, which another connection does not; the second
-// fails and only its own user is undone; the others' users are kept.
+// before it is committed, which another connection does not. The second
+// fails and the third panics: only their own users are undone, the panic
+// reaches the third's caller, and the others' users are kept.
 func TestSQLiteWritesShareACommit(t *testing.T) {
 	ctx := context.Background()
 	s := openMigratedSQLite(t)
 	release := holdWriter(t, s)
 
-	errs := make([]error, 3)
+	errs := make([]error, 4)
 	var wg sync.WaitGroup
 	wg.Go(func() { _, errs[0] = s.EnsureUser(ctx, "first", "", 100) })
 	waitQueued(t, s, 1)
@@ -217,24 +218,41 @@ func TestSQLiteWritesShareACommit(t *testing.T) {
 		})
 	})
 	waitQueued(t, s, 2)
-	wg.Go(func() { _, errs[2] = s.EnsureUser(ctx, "third", "", 100) })
+	var panicked any
+	wg.Go(func() {
+		defer func() { panicked = recover() }()
+		errs[2] = s.inTx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
+			if err := insertUser(ctx, tx, "panicking", "", 100, now()); err != nil {
+				return err
+			}
+			panic("a bug")
+		})
+	})
 	waitQueued(t, s, 3)
+	wg.Go(func() { _, errs[3] = s.EnsureUser(ctx, "fourth", "", 100) })
+	waitQueued(t, s, 4)
 	if err := release(); err != nil {
 		t.Fatal(err)
 	}
 	wg.Wait()
 
-	if errs[0] != nil || errs[2] != nil {
-		t.Fatalf("the writes beside the failed one: %v, %v", errs[0], errs[2])
+	if errs[0] != nil || errs[3] != nil {
+		t.Fatalf("the writes beside the failed ones: %v, %v", errs[0], errs[3])
 	}
 	if !errors.Is(errs[1], refused) {
 		t.Fatalf("the failing write = %v; want its own error", errs[1])
 	}
-	for id, want := range map[string]bool{"first": true, "second": false, "third": true} {
+	if panicked != "a bug" {
+		t.Fatalf("the panicking write's caller recovered %v; want its panic", panicked)
+	}
+	for id, want := range map[string]bool{"first": true, "second": false, "panicking": false, "fourth": true} {
 		_, err := s.User(ctx, id)
 		if got := err == nil; got != want {
 			t.Errorf("user %q stored = %t (%v); want %t", id, got, err, want)
 		}
+	}
+	if _, err := s.EnsureUser(ctx, "after", "", 100); err != nil {
+		t.Errorf("a write after the group: %v", err)
 	}
 }
 
