@@ -148,19 +148,22 @@ func (r *sseReaders) open(ctx context.Context, c *sseConn) error {
 
 func (r *sseReaders) read(ctx context.Context, loop *epollLoop) {
 	events := make([]syscall.EpollEvent, 256)
+	ready := make([]*sseConn, 0, len(events))
 	buf := make([]byte, 256<<10)
 	for ctx.Err() == nil {
 		n, err := syscall.EpollWait(loop.fd, events, 100)
 		if err != nil && !errors.Is(err, syscall.EINTR) {
 			return
 		}
+		ready = ready[:0]
+		loop.mu.Lock()
 		for _, ev := range events[:max(n, 0)] {
-			loop.mu.Lock()
-			c := loop.conns[int(ev.Fd)]
-			loop.mu.Unlock()
-			if c == nil {
-				continue
+			if c := loop.conns[int(ev.Fd)]; c != nil {
+				ready = append(ready, c)
 			}
+		}
+		loop.mu.Unlock()
+		for _, c := range ready {
 			if end, gone := r.drain(c, buf); end || gone {
 				syscall.EpollCtl(loop.fd, syscall.EPOLL_CTL_DEL, c.fd, nil)
 				loop.mu.Lock()
