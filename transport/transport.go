@@ -74,7 +74,7 @@ type Streamer struct {
 	buffers  sync.Pool // *[]byte of SSE frames, shared between writes
 	batches  sync.Pool // *[]*hub.Event, shared between writes
 	pool     writerPool
-	live     sync.WaitGroup
+	live     liveGroup
 }
 
 // New returns a Streamer with cfg.
@@ -109,28 +109,63 @@ func (e *WriteError) Error() string { return "transport: write: " + e.Err.Error(
 func (e *WriteError) Unwrap() error { return e.Err }
 
 // Wait blocks until every stream has ended, or ctx ends. Streams end when
-// their client leaves or the hub closes their subscription.
+// their client leaves or the hub closes their subscription; one that starts
+// while Wait waits is waited for too.
 func (st *Streamer) Wait(ctx context.Context) error {
-	finished := make(chan struct{})
-	go func() {
-		st.live.Wait()
-		close(finished)
-	}()
-	select {
-	case <-finished:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return st.live.wait(ctx)
 }
 
 // goLive runs f on a goroutine the Streamer owns.
 func (st *Streamer) goLive(f func()) {
-	st.live.Add(1)
+	st.live.add()
 	go func() {
-		defer st.live.Done()
+		defer st.live.done()
 		f()
 	}()
+}
+
+// liveGroup counts the goroutines a Streamer owns. Unlike a sync.WaitGroup,
+// it may count up from zero while someone waits, as when a handler still
+// opening a stream at shutdown starts its goroutines.
+type liveGroup struct {
+	mu   sync.Mutex
+	n    int
+	idle chan struct{} // closed when n falls to zero
+}
+
+func (g *liveGroup) add() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.n == 0 {
+		g.idle = make(chan struct{})
+	}
+	g.n++
+}
+
+func (g *liveGroup) done() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.n--
+	if g.n == 0 {
+		close(g.idle)
+	}
+}
+
+// wait returns once no goroutine is left, or ctx ends.
+func (g *liveGroup) wait(ctx context.Context) error {
+	for {
+		g.mu.Lock()
+		n, idle := g.n, g.idle
+		g.mu.Unlock()
+		if n == 0 {
+			return nil
+		}
+		select {
+		case <-idle: // and look again: more may have started since
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }
 
 // ErrBadLastEventID is returned by LastEventID for a value that is not a
