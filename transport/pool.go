@@ -198,10 +198,7 @@ func (s *poolStream) run(wait bool) outcome {
 // when run must return o instead of writing.
 func (s *poolStream) collect(wait bool) (o outcome, ok bool) {
 	if s.batch == nil {
-		s.batch, _ = s.st.batches.Get().(*[]*hub.Event)
-		if s.batch == nil {
-			s.batch = new([]*hub.Event)
-		}
+		s.batch = s.st.getBatch()
 	}
 	var err error
 	for len(*s.batch) < maxBatch {
@@ -241,10 +238,7 @@ func (s *poolStream) collect(wait bool) (o outcome, ok bool) {
 
 // encode turns s.batch into frames in s.out, and gives the batch back.
 func (s *poolStream) encode() {
-	bp, _ := s.st.buffers.Get().(*[]byte)
-	if bp == nil {
-		bp = new([]byte)
-	}
+	bp := s.st.getBuffer()
 	batch := *s.batch
 	*bp = appendFrames((*bp)[:0], batch)
 	s.out, s.unsent = bp, *bp
@@ -253,9 +247,7 @@ func (s *poolStream) encode() {
 }
 
 func (s *poolStream) putBatch() {
-	clear(*s.batch) // drop the events' references while pooled
-	*s.batch = (*s.batch)[:0]
-	s.st.batches.Put(s.batch)
+	s.st.putBatch(s.batch)
 	s.batch = nil
 }
 

@@ -142,10 +142,7 @@ func (st *Streamer) newSSESink(w io.Writer, flush func() error, setDeadline func
 func (s *sseSink) stop() { s.st.beats.remove(s.beat) }
 
 func (s *sseSink) send(events []*hub.Event) error {
-	bp, _ := s.st.buffers.Get().(*[]byte)
-	if bp == nil {
-		bp = new([]byte)
-	}
+	bp := s.st.getBuffer()
 	buf := appendFrames((*bp)[:0], events)
 	err := s.write(buf)
 	*bp = buf

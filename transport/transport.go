@@ -115,6 +115,30 @@ func (st *Streamer) Wait(ctx context.Context) error {
 	return st.live.wait(ctx)
 }
 
+// getBatch returns an empty batch from the Streamer's pool.
+func (st *Streamer) getBatch() *[]*hub.Event {
+	if bp, ok := st.batches.Get().(*[]*hub.Event); ok {
+		return bp
+	}
+	return new([]*hub.Event)
+}
+
+// putBatch empties bp, dropping its events' references, and pools it.
+func (st *Streamer) putBatch(bp *[]*hub.Event) {
+	clear(*bp)
+	*bp = (*bp)[:0]
+	st.batches.Put(bp)
+}
+
+// getBuffer returns a frame buffer from the Streamer's pool; its length is
+// whatever was last in it.
+func (st *Streamer) getBuffer() *[]byte {
+	if bp, ok := st.buffers.Get().(*[]byte); ok {
+		return bp
+	}
+	return new([]byte)
+}
+
 // goLive runs f on a goroutine the Streamer owns.
 func (st *Streamer) goLive(f func()) {
 	st.live.add()
@@ -240,18 +264,14 @@ func (st *Streamer) pump(ctx context.Context, sub *hub.Subscription, s sink, nam
 		}
 		// Batches are pooled rather than kept: most streams sit idle most
 		// of the time.
-		bp, _ := st.batches.Get().(*[]*hub.Event)
-		if bp == nil {
-			bp = new([]*hub.Event)
-		}
-		batch, err := collect(ctx, sub, (*bp)[:0], e)
+		bp := st.getBatch()
+		batch, err := collect(ctx, sub, *bp, e)
 		var done bool
 		if err == nil {
 			done, err = deliver(batch)
 		}
-		clear(batch) // drop the events' references while pooled
-		*bp = batch[:0]
-		st.batches.Put(bp)
+		*bp = batch
+		st.putBatch(bp)
 		if done || err != nil {
 			return sent, err
 		}
