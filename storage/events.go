@@ -184,17 +184,18 @@ func (s *Store) appendLocked(ctx context.Context, tx *sqlx.Tx, v stephub.Video, 
 	if st.IdempotencyKey != "" {
 		key = &st.IdempotencyKey
 	}
-	insert := stepWrite{`INSERT INTO events (video_id, seq, payload, terminal, idempotency_key, created_at)
+	if err := s.insertThenUpdate(ctx, tx,
+		`INSERT INTO events (video_id, seq, payload, terminal, idempotency_key, created_at)
 		VALUES (?, ?, ?, ?, ?, ?)`,
-		[]any{v.ID, ev.ID, string(payload), status.Terminal(), key, t}}
-	update := stepWrite{`UPDATE videos
+		[]any{v.ID, ev.ID, string(payload), status.Terminal(), key, t},
+		`UPDATE videos
 		SET last_seq = ?, step = ?, progress = ?, status = ?,
 		    video_url = COALESCE(?, video_url), error = COALESCE(?, error),
 		    step_started_at = COALESCE(?, step_started_at), updated_at = ?,
 		    lease_expires_at = ?, attempts = ?
 		WHERE id = ?`,
-		[]any{ev.ID, st.Step, st.Progress, status, st.VideoURL, st.Error, started, t, leaseUntil, attempts, v.ID}}
-	if err := s.insertAndUpdate(ctx, tx, insert, update); err != nil {
+		[]any{ev.ID, st.Step, st.Progress, status, st.VideoURL, st.Error, started, t, leaseUntil, attempts, v.ID},
+	); err != nil {
 		return Appended{}, fmt.Errorf("store the event: %w", err)
 	}
 	if status == stephub.StatusFailed || status == stephub.StatusCancelled {
@@ -206,26 +207,19 @@ func (s *Store) appendLocked(ctx context.Context, tx *sqlx.Tx, v stephub.Video, 
 	return Appended{Event: ev, Payload: payload, StepDone: done}, nil
 }
 
-// stepWrite is one ?-placeholder statement and its arguments.
-type stepWrite struct {
-	query string
-	args  []any
-}
-
-// insertAndUpdate runs an INSERT and then an UPDATE in tx. PostgreSQL runs
+// insertThenUpdate runs an INSERT and then an UPDATE in tx. PostgreSQL runs
 // them as one statement, the INSERT in a WITH clause, which saves a round
 // trip on every event; SQLite has no INSERT in WITH, and being in-process,
 // no round trip to save.
-func (s *Store) insertAndUpdate(ctx context.Context, tx *sqlx.Tx, insert, update stepWrite) error {
+func (s *Store) insertThenUpdate(ctx context.Context, tx *sqlx.Tx, insert string, insertArgs []any, update string, updateArgs []any) error {
 	if s.dialect == DialectPostgres {
-		_, err := exec(ctx, tx, "WITH inserted AS ("+insert.query+") "+update.query,
-			append(insert.args, update.args...)...)
+		_, err := exec(ctx, tx, "WITH inserted AS ("+insert+") "+update, append(insertArgs, updateArgs...)...)
 		return err
 	}
-	if _, err := exec(ctx, tx, insert.query, insert.args...); err != nil {
+	if _, err := exec(ctx, tx, insert, insertArgs...); err != nil {
 		return err
 	}
-	_, err := exec(ctx, tx, update.query, update.args...)
+	_, err := exec(ctx, tx, update, updateArgs...)
 	return err
 }
 

@@ -155,6 +155,14 @@ func (g *groupCommit) commit(group []*write) []error {
 			errs[i] = fmt.Errorf("wait to write: %w", err)
 			continue
 		}
+		if len(group) == 1 {
+			// Alone, a write needs no savepoint: if it fails, the deferred
+			// Rollback undoes the whole transaction.
+			if errs[i] = w.run(tx); errs[i] != nil {
+				return errs
+			}
+			continue
+		}
 		if _, err := tx.Exec("SAVEPOINT write"); err != nil {
 			return fail(fmt.Errorf("begin a write: %w", err))
 		}

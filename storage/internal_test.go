@@ -191,7 +191,8 @@ func TestSQLiteWriterWaitEndsWithContext(t *testing.T) {
 // turn. They run in one transaction: the second sees the first's user
 // before it is committed, which another connection does not. The second
 // fails and the third panics: only their own users are undone, the panic
-// reaches the third's caller, and the others' users are kept.
+// reaches the third's caller, and the others' users are kept. A failing
+// write alone is undone too.
 func TestSQLiteWritesShareACommit(t *testing.T) {
 	ctx := context.Background()
 	s := openMigratedSQLite(t)
@@ -253,6 +254,20 @@ func TestSQLiteWritesShareACommit(t *testing.T) {
 	}
 	if _, err := s.EnsureUser(ctx, "after", "", 100); err != nil {
 		t.Errorf("a write after the group: %v", err)
+	}
+
+	// A write alone runs without a savepoint: failing, it is undone whole.
+	err := s.inTx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
+		if err := insertUser(ctx, tx, "alone", "", 100, now()); err != nil {
+			return err
+		}
+		return refused
+	})
+	if !errors.Is(err, refused) {
+		t.Errorf("a failing write alone = %v; want its own error", err)
+	}
+	if _, err := s.User(ctx, "alone"); !errors.Is(err, stephub.ErrNotFound) {
+		t.Errorf("user of the failed lone write: %v; want ErrNotFound", err)
 	}
 }
 
