@@ -6,66 +6,41 @@ import (
 	"time"
 
 	"github.com/stephub/stephub"
+	"github.com/stephub/stephub/pipeline"
 	"github.com/stephub/stephub/storage"
-)
-
-// MockVideoURL is where the mock pipeline's finished videos point.
-const MockVideoURL = "/uploads/videos/mock-video.mp4"
-
-// mockMessages are the mock pipeline's working steps, 1 to TotalSteps.
-var mockMessages = [stephub.TotalSteps]string{
-	"🔍 Validating request parameters...",
-	"📸 Processing reference image...",
-	"🤖 Calling Sora 2 API...",
-	"⏳ Waiting for AI processing (this may take 2-5 minutes)...",
-	"🎬 Rendering video frames...",
-	"🎞️ Encoding video...",
-	"☁️ Uploading video to storage...",
-	"✨ Finalizing...",
-}
-
-// MockStep returns the mock pipeline's step n, 1..TotalSteps+1; the last
-// one completes the job. The reference worker posts the same steps.
-func MockStep(n int) stephub.Step {
-	if n > stephub.TotalSteps {
-		url := MockVideoURL
-		return stephub.Step{Step: n, Message: "🎉 Video ready!", Progress: 100, Status: stephub.StatusCompleted, VideoURL: &url}
-	}
-	return stephub.Step{Step: n, Message: mockMessages[n-1], Progress: 100 * n / (stephub.TotalSteps + 1), Status: stephub.StatusProcessing}
-}
-
-// Retry pauses of a mock step whose store failed (the database may be
-// restarting): doubling from the first to the last, then staying there.
-const (
-	firstRetry = 100 * time.Millisecond
-	lastRetry  = 5 * time.Second
 )
 
 // runBuiltinWorker claims videos, as an external worker would, and runs
 // each on a goroutine of its own, until ctx ends.
 func (s *Service) runBuiltinWorker(ctx context.Context) {
-	for wait := firstRetry; ctx.Err() == nil; {
+	var failing pipeline.Backoff
+	for ctx.Err() == nil {
 		v, err := s.claim(ctx, time.Hour)
 		switch {
 		case err == nil:
 			s.startMock(v)
-			wait = firstRetry
+			failing.Reset()
 		case errors.Is(err, stephub.ErrNotFound), ctx.Err() != nil:
 		default:
+			wait := failing.Next()
 			s.logger.Error("built-in worker cannot claim", "err", err, "retry_in_s", wait.Seconds())
-			sleep(ctx, wait)
-			wait = min(2*wait, lastRetry)
+			pipeline.Sleep(ctx, wait)
 		}
 	}
 }
 
 // startMock runs v's remaining steps on a goroutine of its own, unless the
-// service is closing.
+// service is closing, or one runs them here already: claimed again after
+// its lease ran out, the job goes on where that goroutine is.
 func (s *Service) startMock(v stephub.Video) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.closed {
+		s.mu.Unlock() // release waits on the database: not under s.mu
 		s.release(v.ID)
+		return
+	}
+	if _, running := s.running[v.ID]; running {
+		s.mu.Unlock()
 		return
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -78,6 +53,7 @@ func (s *Service) startMock(v stephub.Video) {
 			s.release(v.ID)
 		}
 	})
+	s.mu.Unlock()
 }
 
 // release gives a video the service holds back to the queue.
@@ -110,7 +86,7 @@ func (s *Service) runMock(ctx context.Context, v stephub.Video) (over bool) {
 				return !errors.Is(err, context.Canceled)
 			}
 		}
-		if !s.postMockStep(ctx, v.ID, MockStep(n)) {
+		if !s.postMockStep(ctx, v.ID, pipeline.Step(n)) {
 			return ctx.Err() == nil
 		}
 	}
@@ -124,7 +100,7 @@ func (s *Service) holdLease(ctx context.Context, videoID int64, d time.Duration)
 	renewEvery := s.lease / 3
 	for d > 0 {
 		step := min(d, renewEvery)
-		if !sleep(ctx, step) {
+		if !pipeline.Sleep(ctx, step) {
 			return ctx.Err()
 		}
 		d -= step
@@ -145,7 +121,8 @@ func (s *Service) holdLease(ctx context.Context, videoID int64, d time.Duration)
 // or cancelled, or another runner took it over and further after this one's
 // lease ran out.
 func (s *Service) postMockStep(ctx context.Context, videoID int64, step stephub.Step) bool {
-	for wait := firstRetry; ; wait = min(2*wait, lastRetry) {
+	var failing pipeline.Backoff
+	for {
 		_, err := s.Post(ctx, videoID, step)
 		var refused *stephub.Error
 		switch {
@@ -159,24 +136,10 @@ func (s *Service) postMockStep(ctx context.Context, videoID int64, step stephub.
 		case ctx.Err() != nil:
 			return false
 		}
+		wait := failing.Next()
 		s.logger.Warn("mock step not stored; retrying", "video_id", videoID, "step", step.Step, "err", err, "retry_in_s", wait.Seconds())
-		if !sleep(ctx, wait) {
+		if !pipeline.Sleep(ctx, wait) {
 			return false
 		}
-	}
-}
-
-// sleep waits for d or until ctx ends, and reports whether it waited it out.
-func sleep(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
 	}
 }
