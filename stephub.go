@@ -16,6 +16,10 @@ const TotalSteps = 8
 // GenerateCost is what one generate takes from a user's credits.
 const GenerateCost = 100
 
+// MockVideoURL is the video_url of every job the mock pipeline completes,
+// where the server serves its sample video.
+const MockVideoURL = "/uploads/videos/mock-video.mp4"
+
 // Status is a video's state. Pending and Processing are live; the others are
 // final and never change again.
 type Status string

@@ -3,6 +3,7 @@ package api
 import (
 	"net/http"
 
+	"github.com/stephub/stephub"
 	"github.com/stephub/stephub/transport"
 )
 
@@ -26,5 +27,5 @@ func (s *Server) addRoutes(rt *router) {
 	rt.handle(http.MethodGet, "/", s.Static)
 	rt.handle(http.MethodGet, "/videos/:id", s.Static)
 	rt.handle(http.MethodGet, "/static/*file", s.Static)
-	rt.handle(http.MethodGet, "/uploads/videos/mock-video.mp4", s.Static)
+	rt.handle(http.MethodGet, stephub.MockVideoURL, s.Static)
 }

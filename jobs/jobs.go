@@ -16,6 +16,7 @@ import (
 	"github.com/stephub/stephub"
 	"github.com/stephub/stephub/eta"
 	"github.com/stephub/stephub/hub"
+	"github.com/stephub/stephub/pipeline"
 	"github.com/stephub/stephub/storage"
 )
 
@@ -54,7 +55,7 @@ type Options struct {
 	Mock bool
 	// StepDelay is the mock pipeline's pause between steps. Its mean is
 	// also what the ETA assumes a mock step takes until it has seen one.
-	StepDelay Delay
+	StepDelay pipeline.Delay
 	// Lease is how long a video stays with whoever runs it without a new
 	// event (the Store's lease); the mock pipeline renews it while it
 	// waits between steps. 0 means storage.DefaultLease.
@@ -75,7 +76,7 @@ type Service struct {
 	observer    Observer
 	logger      *slog.Logger
 	mock        bool
-	delay       Delay
+	delay       pipeline.Delay
 	lease       time.Duration
 	maxAttempts int
 	eta         *eta.Estimator

@@ -16,6 +16,7 @@ import (
 	"github.com/stephub/stephub/internal/testdb"
 	"github.com/stephub/stephub/jobs"
 	"github.com/stephub/stephub/metrics"
+	"github.com/stephub/stephub/pipeline"
 	"github.com/stephub/stephub/storage"
 )
 
@@ -192,27 +193,6 @@ func TestPostRecordsOnce(t *testing.T) {
 	})
 }
 
-func TestDelayMean(t *testing.T) {
-	tests := []struct {
-		delay string
-		want  time.Duration
-	}{
-		{"2s-3s", 2500 * time.Millisecond},
-		{"500ms", 500 * time.Millisecond},
-		{"0", 0},
-		{"0-1s", 500 * time.Millisecond},
-	}
-	for _, tt := range tests {
-		d, err := jobs.ParseDelay(tt.delay)
-		if err != nil {
-			t.Fatalf("ParseDelay(%q): %v", tt.delay, err)
-		}
-		if got := d.Mean(); got != tt.want {
-			t.Errorf("ParseDelay(%q).Mean() = %v; want %v", tt.delay, got, tt.want)
-		}
-	}
-}
-
 // TestMockStopsWhenItsStepIsRefused takes a mock job further than its
 // runner, as a runner that took it over after a lost lease would: the
 // runner's next step goes backwards, is refused, and the runner stops
@@ -232,7 +212,7 @@ func TestMockStopsWhenItsStepIsRefused(t *testing.T) {
 	var logs logbuf.Buffer
 	h := hub.New(hub.Options{History: store})
 	t.Cleanup(h.Close)
-	svc := jobs.New(jobs.Options{Store: store, Publisher: h, Mock: true, StepDelay: jobs.Delay{Min: 100 * time.Millisecond, Max: 100 * time.Millisecond},
+	svc := jobs.New(jobs.Options{Store: store, Publisher: h, Mock: true, StepDelay: pipeline.Delay{Min: 100 * time.Millisecond, Max: 100 * time.Millisecond},
 		Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
 	if err := svc.Start(t.Context()); err != nil {
 		t.Fatal(err)

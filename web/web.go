@@ -18,6 +18,8 @@ import (
 	"path"
 	"strings"
 	"time"
+
+	"github.com/stephub/stephub"
 )
 
 // The embedded tree is the one package-level variable: go:embed only fills
@@ -34,10 +36,6 @@ const (
 	// Chromium, which lacks H.264, plays too. gen-video.sh rebuilds it.
 	MockVideo = "mock-video.mp4"
 )
-
-// MockVideoURL is where the contract puts MockVideo, and what a completed
-// mock job's video_url says.
-const MockVideoURL = "/uploads/videos/mock-video.mp4"
 
 // AssetPrefix is the path under which Handler serves every file of FS by
 // its name: /static/app.js, /static/trial-city.svg.
@@ -72,7 +70,7 @@ func FS() fs.FS {
 	return sub
 }
 
-// Handler serves MockVideo at MockVideoURL, each file of FS at AssetPrefix
+// Handler serves MockVideo at stephub.MockVideoURL, each file of FS at AssetPrefix
 // followed by its name (404 for any other name there), and the dashboard
 // page at every other path: the router decides which paths reach it (the
 // contract's GET / and GET /videos/{id}), and the page itself reads the
@@ -83,7 +81,7 @@ func Handler() http.Handler {
 	page, video := files[Index], files[MockVideo]
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f := page
-		if r.URL.Path == MockVideoURL {
+		if r.URL.Path == stephub.MockVideoURL {
 			f = video
 		} else if name, ok := strings.CutPrefix(r.URL.Path, AssetPrefix); ok {
 			asset, ok := files[name]

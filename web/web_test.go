@@ -14,6 +14,7 @@ import (
 	"testing"
 	"testing/fstest"
 
+	"github.com/stephub/stephub"
 	"github.com/stephub/stephub/web"
 )
 
@@ -106,7 +107,7 @@ func TestReferencesResolve(t *testing.T) {
 	}
 	// Pages and the video, which the router sends to Handler by their
 	// own routes.
-	served["/"], served[web.MockVideoURL] = true, true
+	served["/"], served[stephub.MockVideoURL] = true, true
 
 	found := 0
 	for name, data := range textFiles(t) {
@@ -221,12 +222,12 @@ func TestHandlerServesPageAndVideo(t *testing.T) {
 	}
 
 	// The whole video, then a range of it, then a revalidation.
-	resp, body := get(web.MockVideoURL)
+	resp, body := get(stephub.MockVideoURL)
 	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "video/mp4" || !bytes.Equal(body, video) {
 		t.Errorf("GET video: got %d %q, %d bytes; want 200 video/mp4, %d bytes",
 			resp.StatusCode, resp.Header.Get("Content-Type"), len(body), len(video))
 	}
-	resp, body = get(web.MockVideoURL, "Range", "bytes=4-7")
+	resp, body = get(stephub.MockVideoURL, "Range", "bytes=4-7")
 	if resp.StatusCode != http.StatusPartialContent || string(body) != "ftyp" {
 		t.Errorf("GET video bytes 4-7: got %d %q; want 206 \"ftyp\"", resp.StatusCode, body)
 	}
@@ -234,7 +235,7 @@ func TestHandlerServesPageAndVideo(t *testing.T) {
 	if etag == "" {
 		t.Fatal("video has no ETag")
 	}
-	resp, _ = get(web.MockVideoURL, "If-None-Match", etag)
+	resp, _ = get(stephub.MockVideoURL, "If-None-Match", etag)
 	if resp.StatusCode != http.StatusNotModified {
 		t.Errorf("GET video If-None-Match: got %d; want 304", resp.StatusCode)
 	}

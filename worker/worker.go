@@ -22,7 +22,7 @@ import (
 	"time"
 
 	"github.com/stephub/stephub"
-	"github.com/stephub/stephub/jobs"
+	"github.com/stephub/stephub/pipeline"
 )
 
 // Config is what a worker needs.
@@ -34,7 +34,7 @@ type Config struct {
 	// Concurrency is how many jobs run at once; 0 means 1.
 	Concurrency int
 	// StepDelay is the pause between steps.
-	StepDelay jobs.Delay
+	StepDelay pipeline.Delay
 	// ClaimWait is each claim's long poll; 0 means 30s.
 	ClaimWait time.Duration
 	// Logger, if set, is told what the worker does.
@@ -43,12 +43,6 @@ type Config struct {
 	// ClaimWait.
 	Client *http.Client
 }
-
-// Retry pauses after a failed request: doubling from the first to the last.
-const (
-	firstRetry = 100 * time.Millisecond
-	lastRetry  = 5 * time.Second
-)
 
 // errStop tells a job to stop: the server refused its next step.
 var errStop = errors.New("worker: the server stopped the job")
@@ -81,15 +75,25 @@ func Run(ctx context.Context, cfg Config) error {
 	return nil
 }
 
-// loop claims one job after another until ctx ends.
+// loop claims one job after another until ctx ends. A claim the server
+// refuses (a wrong token, say) is retried with backoff, not at once: it
+// will not pass before someone fixes it.
 func loop(ctx context.Context, cfg Config) {
+	var refused pipeline.Backoff
 	for ctx.Err() == nil {
-		v, ok := claim(ctx, cfg)
+		v, ok, err := claim(ctx, cfg)
+		if errors.Is(err, errStop) {
+			wait := refused.Next()
+			cfg.Logger.Error("claim refused", "err", err, "retry_in_s", wait.Seconds())
+			pipeline.Sleep(ctx, wait)
+			continue
+		}
+		refused.Reset()
 		if !ok {
 			continue
 		}
 		cfg.Logger.Info("claimed", "video_id", v.ID, "from_step", v.Step)
-		err := runJob(ctx, cfg, v)
+		err = runJob(ctx, cfg, v)
 		switch {
 		case err == nil:
 			cfg.Logger.Info("job done", "video_id", v.ID)
@@ -102,17 +106,18 @@ func loop(ctx context.Context, cfg Config) {
 	}
 }
 
-// claim long-polls for a job; ok is false when none came.
-func claim(ctx context.Context, cfg Config) (v stephub.Video, ok bool) {
+// claim long-polls for a job; ok is false when none came. It fails when
+// ctx ends, or with errStop when the server refuses the claim.
+func claim(ctx context.Context, cfg Config) (v stephub.Video, ok bool, err error) {
 	var out struct {
 		Video stephub.Video `json:"video"`
 	}
 	url := fmt.Sprintf("%s/api/v1/worker/claim?wait=%s", cfg.Server, cfg.ClaimWait)
 	status, err := send(ctx, cfg, url, nil, "", &out)
 	if err != nil {
-		return stephub.Video{}, false
+		return stephub.Video{}, false, err
 	}
-	return out.Video, status == http.StatusOK
+	return out.Video, status == http.StatusOK, nil
 }
 
 // runJob posts the steps of v from where the server has it: a job taken
@@ -125,10 +130,10 @@ func runJob(ctx context.Context, cfg Config, v stephub.Video) error {
 	claimID := hex.EncodeToString(nonce)
 	first := max(v.Step, 1)
 	for n := first; n <= stephub.TotalSteps+1; n++ {
-		if n > first && !sleep(ctx, cfg.StepDelay.Next()) {
+		if n > first && !pipeline.Sleep(ctx, cfg.StepDelay.Next()) {
 			return ctx.Err()
 		}
-		step := jobs.MockStep(n)
+		step := pipeline.Step(n)
 		body := map[string]any{
 			"step":     step.Step,
 			"message":  step.Message,
@@ -155,7 +160,8 @@ func send(ctx context.Context, cfg Config, url string, body any, idempotencyKey 
 	if err != nil {
 		return 0, err
 	}
-	for wait := firstRetry; ; wait = min(2*wait, lastRetry) {
+	var failing pipeline.Backoff
+	for {
 		status, answer, err := post(ctx, cfg, url, payload, idempotencyKey)
 		switch {
 		case err == nil && status < 300:
@@ -168,8 +174,9 @@ func send(ctx context.Context, cfg Config, url string, body any, idempotencyKey 
 		case ctx.Err() != nil:
 			return 0, ctx.Err()
 		}
+		wait := failing.Next()
 		cfg.Logger.Warn("request failed; retrying", "status", status, "err", err, "retry_in_s", wait.Seconds())
-		if !sleep(ctx, wait) {
+		if !pipeline.Sleep(ctx, wait) {
 			return 0, ctx.Err()
 		}
 	}
@@ -192,16 +199,4 @@ func post(ctx context.Context, cfg Config, url string, payload []byte, idempoten
 	defer resp.Body.Close()
 	answer, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	return resp.StatusCode, answer, err
-}
-
-// sleep waits for d or until ctx ends, and reports whether it waited it out.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/stephub/stephub/jobs"
+	"github.com/stephub/stephub/pipeline"
 )
 
 // devJWTSecret signs tokens when JWT_SECRET is unset, so that `make run` and
@@ -21,7 +21,7 @@ type config struct {
 	DatabaseURL       string
 	JWTSecret         string
 	AllowedOrigins    []string
-	StepDelay         jobs.Delay
+	StepDelay         pipeline.Delay
 	Pipeline          string
 	WorkerToken       string
 	AdminToken        string
@@ -94,7 +94,7 @@ func parseServeFlags(args []string, getenv func(string) string, stderr io.Writer
 			c.AllowedOrigins = append(c.AllowedOrigins, o)
 		}
 	}
-	if c.StepDelay, err = jobs.ParseDelay(*delay); err != nil {
+	if c.StepDelay, err = pipeline.ParseDelay(*delay); err != nil {
 		return config{}, fmt.Errorf("-step-delay: %w", err)
 	}
 	if c.Pipeline != "mock" && c.Pipeline != "external" {

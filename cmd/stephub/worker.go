@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/stephub/stephub/jobs"
+	"github.com/stephub/stephub/pipeline"
 	"github.com/stephub/stephub/worker"
 )
 
@@ -27,7 +27,7 @@ func runWorker(ctx context.Context, args []string, getenv func(string) string, s
 	if *concurrency < 1 {
 		return fmt.Errorf("worker: -concurrency %d: want 1 or more", *concurrency)
 	}
-	stepDelay, err := jobs.ParseDelay(*delay)
+	stepDelay, err := pipeline.ParseDelay(*delay)
 	if err != nil {
 		return fmt.Errorf("worker: -step-delay: %w", err)
 	}

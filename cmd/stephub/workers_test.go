@@ -12,7 +12,7 @@ import (
 
 	"github.com/stephub/stephub/internal/logbuf"
 	"github.com/stephub/stephub/internal/testdb"
-	"github.com/stephub/stephub/jobs"
+	"github.com/stephub/stephub/pipeline"
 	"github.com/stephub/stephub/storage"
 	"github.com/stephub/stephub/worker"
 )
@@ -21,7 +21,7 @@ import (
 // called (or the test ends); stop returns once the worker has.
 func startWorker(t *testing.T, s *testServer, concurrency int, delay string, logs *logbuf.Buffer) (stop func()) {
 	t.Helper()
-	d, err := jobs.ParseDelay(delay)
+	d, err := pipeline.ParseDelay(delay)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -228,5 +228,25 @@ func TestBadWorkerInput(t *testing.T) {
 	events := openStream(t, s, token, v.ID, "").readAll(t)
 	if len(events) != 2 || events[0].Step != 3 || events[1].Status != "completed" {
 		t.Errorf("stream = %+v; want the good post and the completion only", events)
+	}
+}
+
+// TestWorkerBacksOffRefusedClaims runs a worker with a wrong token for a
+// second: the server refuses its claims, and it retries them with growing
+// pauses (100, 200, 400 ms…) rather than at once, saying why in its log.
+func TestWorkerBacksOffRefusedClaims(t *testing.T) {
+	s := startServer(t, testdb.SQLite(t), map[string]string{"PIPELINE": "external"})
+	logs := &logbuf.Buffer{}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	worker.Run(ctx, worker.Config{Server: s.URL, Token: "not-the-worker-token", ClaimWait: time.Second,
+		Logger: slog.New(slog.NewJSONHandler(logs, nil))})
+
+	refused, _ := metricValue(scrapeMetrics(t, s), "stephub_http_requests_total", "route=/api/v1/worker/claim", "code=401")
+	if refused < 2 || refused > 6 {
+		t.Errorf("%v refused claims in a second; want a few retries, spaced by the backoff", refused)
+	}
+	if !strings.Contains(logs.String(), "claim refused") {
+		t.Errorf("worker log says nothing of the refusal:\n%s", logs.String())
 	}
 }
