@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/stephub/stephub"
 )
 
 // The label values the rest of stephub passes in. They are spelled out here
@@ -35,10 +36,8 @@ const (
 )
 
 // maxStep is the last working step of a job; the terminal event's step
-// (maxStep+1) is not a step that runs, so it has no duration. It is
-// repeated here rather than imported because metrics imports nothing of
-// stephub's own.
-const maxStep = 8
+// (maxStep+1) is not a step that runs, so it has no duration.
+const maxStep = stephub.TotalSteps
 
 // otherStep is the step label of any step outside 1..maxStep. Steps can come
 // from external workers; folding the unexpected ones into one series keeps
