@@ -12,6 +12,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/stephub/stephub/pipeline"
 )
 
 // sseReaders read every SSE subscriber of a run from a few epoll loops
@@ -77,9 +79,8 @@ func (r *sseReaders) run(ctx context.Context) {
 // open connects subscriber n to a video's stream, resuming after the last
 // id it saw, and hands the connection to a loop.
 func (r *sseReaders) open(ctx context.Context, c *sseConn) error {
-	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(2+c.n%r.l.cfg.SourceIPs))}, Timeout: 10 * time.Second}
 	host := strings.TrimPrefix(r.l.cfg.Watch, "http://")
-	conn, err := d.DialContext(ctx, "tcp", host)
+	conn, err := r.l.netDialers[c.n%len(r.l.netDialers)].DialContext(ctx, "tcp", host)
 	if err != nil {
 		return err
 	}
@@ -112,15 +113,7 @@ func (r *sseReaders) open(ctx context.Context, c *sseConn) error {
 	// What bufio read past the head is the stream's start.
 	c.pending, _ = br.Peek(br.Buffered())
 	c.pending = append([]byte(nil), c.pending...)
-	f, err := conn.(*net.TCPConn).File()
-	if err != nil {
-		return err
-	}
-	c.fd = int(f.Fd())
-	// File's descriptor is a duplicate: keep it, drop the os.File without
-	// closing it.
-	fd, err := syscall.Dup(c.fd)
-	f.Close()
+	fd, err := dupDescriptor(conn.(*net.TCPConn))
 	if err != nil {
 		return err
 	}
@@ -231,11 +224,24 @@ func (r *sseReaders) process(c *sseConn, data []byte) (terminal bool) {
 	}
 }
 
+// dupDescriptor returns a duplicate of conn's socket descriptor, which
+// stays open when conn is closed.
+func dupDescriptor(conn *net.TCPConn) (int, error) {
+	raw, err := conn.SyscallConn()
+	if err != nil {
+		return -1, err
+	}
+	fd, dupErr := -1, error(nil)
+	if err := raw.Control(func(s uintptr) { fd, dupErr = syscall.Dup(int(s)) }); err != nil {
+		return -1, err
+	}
+	return fd, dupErr
+}
+
 // reconnect opens the connection again after the server dropped it.
 func (r *sseReaders) reconnect(ctx context.Context, c *sseConn) {
 	r.l.reconnects.Add(1)
-	for ctx.Err() == nil {
-		time.Sleep(100 * time.Millisecond)
+	for pipeline.Sleep(ctx, 100*time.Millisecond) {
 		c.pending, c.id = nil, 0
 		if err := r.open(ctx, c); err == nil {
 			return

@@ -22,11 +22,13 @@ import (
 // load is one run: its clients, one per source address, and what the
 // subscribers have counted.
 type load struct {
-	cfg     config
-	log     io.Writer
-	clients []*http.Client
-	dialers []*websocket.Dialer
-	token   string
+	cfg config
+	log io.Writer
+	// One of each per source address, 127.0.0.2 and on.
+	netDialers []*net.Dialer
+	clients    []*http.Client
+	dialers    []*websocket.Dialer
+	token      string
 
 	received   atomic.Int64 // events delivered, without repeats
 	reconnects atomic.Int64
@@ -41,6 +43,7 @@ func newLoad(cfg config, log io.Writer) *load {
 	l := &load{cfg: cfg, log: log}
 	for i := range cfg.SourceIPs {
 		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(2+i))}, Timeout: 10 * time.Second}
+		l.netDialers = append(l.netDialers, d)
 		l.clients = append(l.clients, &http.Client{Transport: &http.Transport{
 			DialContext:         d.DialContext,
 			MaxIdleConnsPerHost: cfg.Posters,
