@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/stephub/stephub"
 	"github.com/stephub/stephub/metrics"
 )
 
@@ -101,10 +102,10 @@ func value(t *testing.T, fams map[string]*dto.MetricFamily, name string, labels 
 	return 0
 }
 
-// series is one expected series: a name, its type and its labels.
+// series is one expected series: a name and its labels. Types are
+// checked by name, in TestStartupExposesEveryMetric.
 type series struct {
 	name   string
-	typ    string
 	labels []string
 }
 
@@ -114,21 +115,21 @@ func knownSeries() []series {
 	for _, tr := range []string{"sse", "ws"} {
 		l := []string{"transport=" + tr}
 		s = append(s,
-			series{"stephub_connections_active", "gauge", l},
-			series{"stephub_connection_duration_seconds", "histogram", l},
-			series{"stephub_reconnects_total", "counter", l},
-			series{"stephub_events_delivered_total", "counter", l},
+			series{"stephub_connections_active", l},
+			series{"stephub_connection_duration_seconds", l},
+			series{"stephub_reconnects_total", l},
+			series{"stephub_events_delivered_total", l},
 		)
 	}
-	for step := 1; step <= 8; step++ {
-		s = append(s, series{"stephub_step_duration_seconds", "histogram", []string{fmt.Sprintf("step=%d", step)}})
+	for step := 1; step <= stephub.TotalSteps; step++ {
+		s = append(s, series{"stephub_step_duration_seconds", []string{fmt.Sprintf("step=%d", step)}})
 	}
-	s = append(s, series{"stephub_events_published_total", "counter", nil})
+	s = append(s, series{"stephub_events_published_total", nil})
 	for _, r := range []string{"slow_consumer", "shutdown", "write_error"} {
-		s = append(s, series{"stephub_subscriber_drops_total", "counter", []string{"reason=" + r}})
+		s = append(s, series{"stephub_subscriber_drops_total", []string{"reason=" + r}})
 	}
 	for _, st := range []string{"completed", "failed", "cancelled"} {
-		s = append(s, series{"stephub_jobs_total", "counter", []string{"status=" + st}})
+		s = append(s, series{"stephub_jobs_total", []string{"status=" + st}})
 	}
 	return s
 }

@@ -12,24 +12,11 @@ import (
 	"github.com/stephub/stephub/storage"
 )
 
-func mustOpenWithLease(t *testing.T, url string, lease time.Duration) *storage.Store {
-	t.Helper()
-	s, err := storage.Open(context.Background(), url, storage.WithLease(lease))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	if err := s.Migrate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
 // TestClaimOrderAndStates claims the oldest pending video first, leases it,
 // and never hands out videos that are running or finished.
 func TestClaimOrderAndStates(t *testing.T) {
 	testdb.ForEach(t, func(t *testing.T, url string) {
-		s := mustOpenWithLease(t, url, time.Minute)
+		s := mustOpen(t, url, storage.WithLease(time.Minute))
 		ctx := t.Context()
 		mustUser(t, s, "u1", 1000)
 		done := mustVideo(t, s, "u1")
@@ -58,7 +45,7 @@ func TestClaimOrderAndStates(t *testing.T) {
 // claimed exactly once.
 func TestClaimRace(t *testing.T) {
 	testdb.ForEach(t, func(t *testing.T, url string) {
-		s := mustOpenWithLease(t, url, time.Minute)
+		s := mustOpen(t, url, storage.WithLease(time.Minute))
 		mustUser(t, s, "u1", 10_000)
 		const videos = 20
 		for range videos {
@@ -103,7 +90,7 @@ func TestClaimRace(t *testing.T) {
 func TestLeaseExpiry(t *testing.T) {
 	testdb.ForEach(t, func(t *testing.T, url string) {
 		const lease = 50 * time.Millisecond
-		s := mustOpenWithLease(t, url, lease)
+		s := mustOpen(t, url, storage.WithLease(lease))
 		ctx := t.Context()
 		mustUser(t, s, "u1", 1000)
 		v := mustVideo(t, s, "u1")

@@ -28,15 +28,6 @@ func checkStepDone(t *testing.T, what string, a storage.Appended, want int, atLe
 	}
 }
 
-func mustAppended(t *testing.T, s *storage.Store, videoID int64, st stephub.Step) storage.Appended {
-	t.Helper()
-	a, err := s.AppendEvent(t.Context(), videoID, st)
-	if err != nil {
-		t.Fatalf("AppendEvent(%d, step %d %s): %v", videoID, st.Step, st.Status, err)
-	}
-	return a
-}
-
 // TestStepTimingCompletedJob plays a whole job, with a repeated step (a
 // worker's percent progress) and a skipped one: each step the job moved past
 // is timed once, from its first event, and the terminal step is not.

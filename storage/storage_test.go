@@ -22,10 +22,11 @@ import (
 // Every test that touches a database runs through testdb.ForEach, once on
 // SQLite and once on PostgreSQL, each time on a fresh database.
 
-// mustOpen opens url, migrates it and closes it when the test ends.
-func mustOpen(t *testing.T, url string) *storage.Store {
+// mustOpen opens url with opts, migrates it and closes it when the test
+// ends.
+func mustOpen(t *testing.T, url string, opts ...storage.Option) *storage.Store {
 	t.Helper()
-	s, err := storage.Open(t.Context(), url)
+	s, err := storage.Open(t.Context(), url, opts...)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -64,12 +65,16 @@ func step(n int) stephub.Step {
 
 func mustAppend(t *testing.T, s *storage.Store, videoID int64, st stephub.Step) stephub.Event {
 	t.Helper()
-	appended, err := s.AppendEvent(t.Context(), videoID, st)
-	ev := appended.Event
+	return mustAppended(t, s, videoID, st).Event
+}
+
+func mustAppended(t *testing.T, s *storage.Store, videoID int64, st stephub.Step) storage.Appended {
+	t.Helper()
+	a, err := s.AppendEvent(t.Context(), videoID, st)
 	if err != nil {
-		t.Fatalf("AppendEvent(%d, step %d): %v", videoID, st.Step, err)
+		t.Fatalf("AppendEvent(%d, step %d %s): %v", videoID, st.Step, st.Status, err)
 	}
-	return ev
+	return a
 }
 
 func credits(t *testing.T, s *storage.Store, userID string) int64 {
