@@ -13,6 +13,7 @@ import (
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
+	"fmt"
 	"io/fs"
 	"net/http"
 	"path"
@@ -115,23 +116,28 @@ type file struct {
 	data                    []byte
 }
 
-// loadAll reads every file of FS. The embed directive and the package's
-// tests guarantee that they can be read and have a type, so a failure is a
-// broken build.
+// loadAll reads every file of FS. The embed directive guarantees that they
+// can be read, and a file without a content type fails here, at start-up,
+// so a failure is a broken build.
 func loadAll() map[string]file {
 	files := make(map[string]file)
-	err := fs.WalkDir(FS(), ".", func(name string, d fs.DirEntry, err error) error {
+	fsys := FS()
+	err := fs.WalkDir(fsys, ".", func(name string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
-		data, err := fs.ReadFile(FS(), name)
+		contentType, ok := contentTypes[path.Ext(name)]
+		if !ok {
+			return fmt.Errorf("web: %s has no content type: add its extension to contentTypes", name)
+		}
+		data, err := fs.ReadFile(fsys, name)
 		if err != nil {
 			return err
 		}
 		sum := sha256.Sum256(data)
 		files[name] = file{
 			name:        name,
-			contentType: contentTypes[path.Ext(name)],
+			contentType: contentType,
 			etag:        `"` + hex.EncodeToString(sum[:16]) + `"`,
 			data:        data,
 		}

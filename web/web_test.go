@@ -177,31 +177,10 @@ func TestHandlerServesPageAndVideo(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	get := func(path string, header ...string) (*http.Response, []byte) {
-		t.Helper()
-		req, err := http.NewRequest(http.MethodGet, srv.URL+path, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i := 0; i+1 < len(header); i += 2 {
-			req.Header.Set(header[i], header[i+1])
-		}
-		resp, err := srv.Client().Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		body, err := io.ReadAll(resp.Body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return resp, body
-	}
-
 	// The dashboard page, at both routes the contract gives it, and at a
 	// path ending in index.html, which must not redirect.
 	for _, path := range []string{"/", "/videos/42", "/videos/index.html"} {
-		resp, body := get(path)
+		resp, body := get(t, srv, path)
 		if resp.StatusCode != http.StatusOK {
 			t.Errorf("GET %s: got %d; want 200", path, resp.StatusCode)
 		}
@@ -222,12 +201,12 @@ func TestHandlerServesPageAndVideo(t *testing.T) {
 	}
 
 	// The whole video, then a range of it, then a revalidation.
-	resp, body := get(stephub.MockVideoURL)
+	resp, body := get(t, srv, stephub.MockVideoURL)
 	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "video/mp4" || !bytes.Equal(body, video) {
 		t.Errorf("GET video: got %d %q, %d bytes; want 200 video/mp4, %d bytes",
 			resp.StatusCode, resp.Header.Get("Content-Type"), len(body), len(video))
 	}
-	resp, body = get(stephub.MockVideoURL, "Range", "bytes=4-7")
+	resp, body = get(t, srv, stephub.MockVideoURL, "Range", "bytes=4-7")
 	if resp.StatusCode != http.StatusPartialContent || string(body) != "ftyp" {
 		t.Errorf("GET video bytes 4-7: got %d %q; want 206 \"ftyp\"", resp.StatusCode, body)
 	}
@@ -235,7 +214,7 @@ func TestHandlerServesPageAndVideo(t *testing.T) {
 	if etag == "" {
 		t.Fatal("video has no ETag")
 	}
-	resp, _ = get(stephub.MockVideoURL, "If-None-Match", etag)
+	resp, _ = get(t, srv, stephub.MockVideoURL, "If-None-Match", etag)
 	if resp.StatusCode != http.StatusNotModified {
 		t.Errorf("GET video If-None-Match: got %d; want 304", resp.StatusCode)
 	}
@@ -256,15 +235,7 @@ func TestHandlerServesEveryFile(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp, err := srv.Client().Get(srv.URL + web.AssetPrefix + name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
+		resp, body := get(t, srv, web.AssetPrefix+name)
 		ct, ok := wantType[path.Ext(name)]
 		if !ok {
 			t.Errorf("%s: no content type known for %s files", name, path.Ext(name))
@@ -274,4 +245,27 @@ func TestHandlerServesEveryFile(t *testing.T) {
 				web.AssetPrefix, name, resp.StatusCode, resp.Header.Get("Content-Type"), len(body), ct, len(want))
 		}
 	}
+}
+
+// get fetches path from srv with the given header names and values, and
+// returns the response and its body.
+func get(t *testing.T, srv *httptest.Server, path string, header ...string) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, srv.URL+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, body
 }

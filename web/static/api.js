@@ -2,6 +2,9 @@
 
 import { getToken } from "./session.js";
 
+/** What one video costs in credits: the server's stephub.GenerateCost. */
+export const VIDEO_COST = 100;
+
 /** An error answer of the API: {"error": {"code", "message", "fields"?}}. */
 export class APIError extends Error {
   constructor(status, code, message, fields = {}) {
@@ -27,7 +30,7 @@ export function setUnauthorizedHandler(fn) {
  * Sends a request and returns the decoded JSON body. A failed request
  * throws an APIError; a network failure throws an APIError with status 0.
  */
-export async function request(method, path, body) {
+async function request(method, path, body) {
   const headers = { Accept: "application/json" };
   const token = getToken();
   if (token) headers.Authorization = `Bearer ${token}`;

@@ -2,7 +2,7 @@
 // lists them, and watches one at /videos/{id}. Each part lives in its own
 // module; this one wires them together and owns the page's state.
 
-import { cancelVideo, fetchMe, getVideo, setUnauthorizedHandler } from "./api.js";
+import { VIDEO_COST, cancelVideo, fetchMe, getVideo, setUnauthorizedHandler } from "./api.js";
 import { byId } from "./dom.js";
 import { formatCredits } from "./format.js";
 import { setupGenerateForm } from "./generate-form.js";
@@ -100,7 +100,7 @@ function showMe(me) {
   credits = me.credits;
   byId("user-name").textContent = me.email || me.id;
   creditsNode.textContent = formatCredits(me.credits);
-  byId("credits-badge").classList.toggle("low", me.credits < 100);
+  byId("credits-badge").classList.toggle("low", me.credits < VIDEO_COST);
 }
 
 byId("signin-form").addEventListener("submit", (e) => {

@@ -15,7 +15,7 @@ const RETRY_MS = [1000, 2000, 3000];
 const MAX_REFUSALS = 3;
 
 /** States in which the feed stopped trying; retry starts it again. */
-const GAVE_UP = new Set(["error", "unauthorized", "notfound"]);
+export const GAVE_UP = new Set(["error", "unauthorized", "notfound"]);
 
 const FAILURES = {
   unauthorized: "Your access token is not valid any more: sign in again.",

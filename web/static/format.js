@@ -2,7 +2,7 @@
 
 /** "8 s", "1 min 05 s", "—" for a missing or negative value. */
 export function formatDuration(seconds) {
-  if (seconds === undefined || seconds === null || !Number.isFinite(seconds) || seconds < 0) return "—";
+  if (!Number.isFinite(seconds) || seconds < 0) return "—";
   const s = Math.ceil(seconds);
   if (s < 60) return `${s} s`;
   return `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, "0")} s`;

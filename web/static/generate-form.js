@@ -1,7 +1,7 @@
 // The New video form: prompt, model and reference image, checked here
 // first, then by the server, whose field errors show next to the fields.
 
-import { APIError, generateVideo } from "./api.js";
+import { APIError, VIDEO_COST, generateVideo } from "./api.js";
 import { byId } from "./dom.js";
 
 // The server's limits, counted as it does: in code points after trimming.
@@ -23,6 +23,7 @@ export function setupGenerateForm({ onCreated, freshCredits }) {
   const button = byId("generate-button");
   const formError = byId("generate-error");
   const fieldErrors = [...form.querySelectorAll(".field-error")];
+  byId("generate-cost").textContent = `· ${VIDEO_COST} credits`;
 
   const showCount = () => {
     const n = length(prompt.value.trim());
@@ -99,7 +100,7 @@ export function setupGenerateForm({ onCreated, freshCredits }) {
         break;
       }
       case 402: // insufficient_credits
-        formError.textContent = `Not enough credits: a video costs 100 and you have ${await freshCredits()}. Top up and try again.`;
+        formError.textContent = `Not enough credits: a video costs ${VIDEO_COST} and you have ${await freshCredits()}. Top up and try again.`;
         break;
       case 403: // subscription_inactive
         formError.textContent = "Your subscription is inactive, so you cannot generate videos. Renew it, then try again.";

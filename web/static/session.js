@@ -7,17 +7,15 @@ const KEY = "access_token";
 /**
  * Moves a token given as ?token=… into storage and out of the address bar,
  * so that it is neither bookmarked, shared with a copied link, nor kept in
- * the history. Returns whether there was one.
+ * the history.
  */
 export function takeTokenFromURL() {
   const url = new URL(window.location.href);
   const token = url.searchParams.get("token");
-  if (token === null) return false;
+  if (token === null) return;
   url.searchParams.delete("token");
   history.replaceState(history.state, "", url.pathname + url.search + url.hash);
-  if (token.trim() === "") return false;
-  setToken(token);
-  return true;
+  if (token.trim() !== "") setToken(token);
 }
 
 /** Returns the stored token, or "" when signed out. */

@@ -3,7 +3,8 @@
 // outcome with its player, and the Cancel and Reconnect buttons.
 
 import { byId, el } from "./dom.js";
-import { TERMINAL } from "./feed.js";
+import { VIDEO_COST } from "./api.js";
+import { GAVE_UP, TERMINAL } from "./feed.js";
 import { formatDuration } from "./format.js";
 
 /** What the connection indicator says in each VideoFeed state. */
@@ -22,8 +23,8 @@ const TRANSPORT_NAMES = { sse: "Server-Sent Events", ws: "WebSocket" };
 
 const OUTCOMES = {
   completed: { kind: "success", text: () => "🎉 Your video is ready." },
-  failed: { kind: "error", text: (ev) => `The job failed${ev.error ? `: ${ev.error}` : ""}. Your 100 credits were given back.` },
-  cancelled: { kind: "warning", text: () => "Cancelled. Your 100 credits were given back." },
+  failed: { kind: "error", text: (ev) => `The job failed${ev.error ? `: ${ev.error}` : ""}. Your ${VIDEO_COST} credits were given back.` },
+  cancelled: { kind: "warning", text: () => `Cancelled. Your ${VIDEO_COST} credits were given back.` },
 };
 
 // The history sticks to its newest line unless the reader scrolled up.
@@ -202,9 +203,8 @@ export class WatchPanel {
     n["conn"].dataset.state = state;
     n["conn-label"].textContent = CONNECTION_LABELS[state] ?? state;
     n["conn"].title = transport ? `Streaming over ${TRANSPORT_NAMES[transport]}` : "";
-    const gaveUp = state === "error" || state === "unauthorized" || state === "notfound";
     n["retry-button"].hidden = state !== "error";
-    if (gaveUp) n["watch-alert"].textContent = detail;
+    if (GAVE_UP.has(state)) n["watch-alert"].textContent = detail;
     else if (state === "open") n["watch-alert"].textContent = "";
     if (state === "reconnecting") n["announcer"].textContent = "Connection lost. Reconnecting…";
   }
