@@ -134,7 +134,6 @@ func (b *browser) record(tab string, m chromedp.ConsoleMessage) {
 // tab is one tab of a browser, 1280×900 unless resized.
 type tab struct {
 	t    *testing.T
-	b    *browser
 	name string
 	ctx  context.Context
 }
@@ -206,7 +205,7 @@ func (b *browser) setUpTab(ctx context.Context, name, url string) (*tab, error) 
 	if err := chromedp.Do(tctx, actions...); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	return &tab{t: b.t, b: b, name: name, ctx: ctx}, nil
+	return &tab{t: b.t, name: name, ctx: ctx}, nil
 }
 
 // do runs actions in the tab, failing the test if they fail or take longer
@@ -238,24 +237,18 @@ func eval[T any](tb *tab, js string) T {
 	return v
 }
 
-// waitFor polls the page until the JavaScript expression is truthy, and
-// fails the test, showing what the page shows, if that takes longer than
-// within.
-func (tb *tab) waitFor(what, js string, within time.Duration) {
+// wait polls the page until the JavaScript expression is truthy, and fails
+// the test, showing what the page shows, if that takes longer than
+// pageWait.
+func (tb *tab) wait(what, js string) {
 	tb.t.Helper()
-	ctx, cancel := context.WithTimeout(tb.ctx, within+time.Second)
+	ctx, cancel := context.WithTimeout(tb.ctx, pageWait+time.Second)
 	defer cancel()
 	_, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](js,
-		chromedp.WithPollingInterval(pollEvery), chromedp.WithPollingTimeout(within)))
+		chromedp.WithPollingInterval(pollEvery), chromedp.WithPollingTimeout(pageWait)))
 	if err != nil {
 		tb.t.Fatalf("%s: waiting for %s (%s): %v\n%s", tb.name, what, js, err, tb.state())
 	}
-}
-
-// wait is waitFor with the usual bound.
-func (tb *tab) wait(what, js string) {
-	tb.t.Helper()
-	tb.waitFor(what, js, pageWait)
 }
 
 // state describes what the dashboard shows, for failure messages.

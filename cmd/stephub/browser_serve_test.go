@@ -20,7 +20,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stephub/stephub/auth"
 	"github.com/stephub/stephub/internal/testdb"
 )
 
@@ -72,15 +71,6 @@ func TestServePrintsSignInLinkInDevModeOnly(t *testing.T) {
 	if out := prod.out.String(); out != "" {
 		t.Errorf("with JWT_SECRET set serve printed %q; want nothing", out)
 	}
-}
-
-func mustSigner(t *testing.T, secret string) *auth.Signer {
-	t.Helper()
-	s, err := auth.NewSigner(secret)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
 }
 
 // selfSigned writes a certificate for 127.0.0.1 and its key to dir and

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -81,30 +80,6 @@ func checkFullHistory(t *testing.T, who string, lines []string, ids []int) {
 	}
 }
 
-// gauge reads stephub_connections_active of one transport from /metrics.
-func gauge(s *testServer, transport string) (int, error) {
-	return metric(s, "stephub_connections_active", transport)
-}
-
-// metric reads one transport's value of a metric from /metrics.
-func metric(s *testServer, name, transport string) (int, error) {
-	resp, err := http.Get(s.URL + "/metrics")
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return 0, err
-	}
-	re := regexp.MustCompile(`(?m)^` + name + `\{transport="` + transport + `"\} (\d+)$`)
-	m := re.FindSubmatch(body)
-	if m == nil {
-		return 0, fmt.Errorf("no %s{transport=%q} in /metrics", name, transport)
-	}
-	return strconv.Atoi(string(m[1]))
-}
-
 // gaugeWatch polls a transport's stephub_connections_active until stopped
 // and keeps the highest value seen.
 type gaugeWatch struct {
@@ -126,7 +101,15 @@ func watchGauge(t *testing.T, s *testServer, transport string) *gaugeWatch {
 		tick := time.NewTicker(20 * time.Millisecond)
 		defer tick.Stop()
 		for {
-			n, err := gauge(s, transport)
+			n := 0
+			fams, err := readMetrics(s)
+			if err == nil {
+				v, found := metricValue(fams, "stephub_connections_active", "transport="+transport)
+				if !found {
+					err = fmt.Errorf("no stephub_connections_active{transport=%q} in /metrics", transport)
+				}
+				n = int(v)
+			}
 			w.mu.Lock()
 			w.polls++
 			w.max = max(w.max, n)
@@ -161,22 +144,6 @@ func (w *gaugeWatch) stop(t *testing.T) int {
 		t.Fatalf("/metrics polled %d times; too few to mean anything", w.polls)
 	}
 	return w.max
-}
-
-// waitGauge waits until a transport's stephub_connections_active is want.
-func waitGauge(t *testing.T, s *testServer, transport string, want int) {
-	t.Helper()
-	deadline := time.Now().Add(pageWait)
-	for {
-		n, err := gauge(s, transport)
-		if err == nil && n == want {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("stephub_connections_active{transport=%q} = %d (%v); want %d", transport, n, err, want)
-		}
-		time.Sleep(pollEvery)
-	}
 }
 
 // recordArrivals makes the page note when lines join the history and when
@@ -316,7 +283,7 @@ func TestDashboardGenerateAndWatch(t *testing.T) {
 	playedAt := eval[float64](one, `document.getElementById("player").currentTime`)
 	one.wait("the video's time advancing", fmt.Sprintf(`document.getElementById("player").currentTime > %f`, playedAt+0.25))
 	one.wait("the stream closed", connState+` === "closed"`)
-	waitGauge(t, s, "sse", 0)
+	waitForMetrics(t, s, pageWait, []want{{"stephub_connections_active", []string{"transport=sse"}, 0}})
 
 	// The steps arrived one by one, not all at the end.
 	arrivals := eval[[]float64](one, `window.arrivals`)
@@ -379,29 +346,6 @@ func TestDashboardGenerateAndWatch(t *testing.T) {
 	one.screenshot("phone")
 }
 
-// jobSteps are the steps the tests post as a worker: a whole job in the
-// mock pipeline's words.
-var jobSteps = []map[string]any{
-	{"step": 1, "message": "🔍 Validating request parameters...", "progress": 11},
-	{"step": 2, "message": "📸 Processing reference image...", "progress": 22},
-	{"step": 3, "message": "🤖 Calling Sora 2 API...", "progress": 33},
-	{"step": 4, "message": "⏳ Waiting for AI processing (this may take 2-5 minutes)...", "progress": 44},
-	{"step": 5, "message": "🎬 Rendering video frames...", "progress": 55},
-	{"step": 6, "message": "🎞️ Encoding video...", "progress": 66},
-	{"step": 7, "message": "☁️ Uploading video to storage...", "progress": 77},
-	{"step": 8, "message": "✨ Finalizing...", "progress": 88},
-	{"step": 9, "message": "🎉 Video ready!", "progress": 100, "status": "completed", "video_url": "/uploads/videos/mock-video.mp4"},
-}
-
-// postStep posts a step of a video as a worker.
-func postStep(t *testing.T, s *testServer, videoID int64, step map[string]any) {
-	t.Helper()
-	resp, body := call(t, "POST", fmt.Sprintf("%s/api/v1/videos/%d/events", s.URL, videoID), testWorkerToken, step, nil)
-	if resp.StatusCode != http.StatusAccepted {
-		t.Fatalf("worker post of step %v: %d %s", step["step"], resp.StatusCode, body)
-	}
-}
-
 // TestDashboardTenTabs opens ten tabs on one job: each shows the whole
 // history, while the server never holds more than one stream for them. A
 // worker (the test) posts the steps, so that the tabs join mid-job: they
@@ -416,9 +360,7 @@ func TestDashboardTenTabs(t *testing.T) {
 	tabs := []*tab{b.newTab("tab 1")}
 	signIn(tabs[0], s, fmt.Sprintf("/videos/%d", v.ID), token)
 	tabs[0].wait("● Connected", connState+` === "open"`)
-	for _, step := range jobSteps[:3] {
-		postStep(t, s, v.ID, step)
-	}
+	postWorkerJob(t, s, v.ID, 0, 1, 3)
 	tabs[0].wait("three steps", `document.querySelectorAll("#history li").length === 3`)
 
 	var names []string
@@ -429,30 +371,28 @@ func TestDashboardTenTabs(t *testing.T) {
 	for _, tb := range tabs {
 		tb.wait("the first three steps, connected", connState+` === "open" && document.querySelectorAll("#history li").length === 3`)
 	}
-	for _, step := range jobSteps[3:] {
-		postStep(t, s, v.ID, step)
-	}
+	postWorkerJob(t, s, v.ID, 0, 4, stephubSteps)
 
-	var want string
+	var first string
 	for _, tb := range tabs {
 		tb.wait("the completion", finished)
 		tb.wait("the stream closed", connState+` === "closed"`)
 		checkFullHistory(t, tb.name, tb.history(), tb.historyIDs())
 		got := strings.Join(tb.history(), "\n")
-		if want == "" {
-			want = got
-		} else if got != want {
+		if first == "" {
+			first = got
+		} else if got != first {
 			t.Errorf("%s's history differs from tab 1's:\n%s", tb.name, got)
 		}
 	}
 	tabs[9].screenshot("ten-tabs")
-	waitGauge(t, s, "sse", 0)
+	waitForMetrics(t, s, pageWait, []want{{"stephub_connections_active", []string{"transport=sse"}, 0}})
 	if most := streams.stop(t); most != 1 {
 		t.Errorf("stephub_connections_active{transport=\"sse\"} peaked at %d with ten tabs on one video; want 1", most)
 	}
 	// One stream served the whole job: none was opened again to resume.
-	if n, err := metric(s, "stephub_reconnects_total", "sse"); err != nil || n != 0 {
-		t.Errorf("stephub_reconnects_total{transport=\"sse\"} = %d (%v); want 0", n, err)
+	if n, found := metricValue(scrapeMetrics(t, s), "stephub_reconnects_total", "transport=sse"); !found || n != 0 {
+		t.Errorf("stephub_reconnects_total{transport=\"sse\"} = %v (found: %v); want 0", n, found)
 	}
 }
 
@@ -660,7 +600,7 @@ func TestDashboardWebSocket(t *testing.T) {
 	if got := eval[string](tb, `document.getElementById("conn").title`); got != "Streaming over WebSocket" {
 		t.Errorf("connection title %q; want Streaming over WebSocket", got)
 	}
-	waitGauge(t, s, "ws", 0)
+	waitForMetrics(t, s, pageWait, []want{{"stephub_connections_active", []string{"transport=ws"}, 0}})
 	if most := ws.stop(t); most != 1 {
 		t.Errorf("WebSocket streams peaked at %d; want 1", most)
 	}
@@ -710,14 +650,12 @@ func TestDashboardGivesUpAndRetries(t *testing.T) {
 	tb.screenshot("gave-up")
 
 	hog.Close()
-	waitGauge(t, s, "sse", 0)
+	waitForMetrics(t, s, pageWait, []want{{"stephub_connections_active", []string{"transport=sse"}, 0}})
 	tb.do(chromedp.Click(chromedp.ID("retry-button")))
 	tb.wait("● Connected", connState+` === "open"`)
-	postStep(t, s, v.ID, jobSteps[0])
+	postWorkerStep(t, s, v.ID, workerStep(1))
 	tb.wait("the worker's step", `document.querySelector("#history li")?.textContent === "[1] 🔍 Validating request parameters..."`)
-	for _, step := range jobSteps[1:] {
-		postStep(t, s, v.ID, step)
-	}
+	postWorkerJob(t, s, v.ID, 0, 2, stephubSteps)
 	tb.wait("the completion", finished)
 	tb.wait("the stream closed", connState+` === "closed"`)
 	checkFullHistory(t, "after Reconnect", tb.history(), tb.historyIDs())

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -226,7 +227,7 @@ func TestClusterCancel(t *testing.T) {
 	}
 	// Node 1 stopped the job: past the next step's time nothing was added.
 	time.Sleep(time.Until(cancelledAt.Add(time.Second)))
-	if !regexp1(n1.logs.String(), fmt.Sprintf(`"msg":"stream ended","transport":"sse","video_id":%d`, v.ID)) {
+	if !strings.Contains(n1.logs.String(), fmt.Sprintf(`"msg":"stream ended","transport":"sse","video_id":%d`, v.ID)) {
 		t.Errorf("node 1's stream of the video did not end:\n%s", n1.logs.String())
 	}
 	resp, _ := call(t, "GET", fmt.Sprintf("%s/api/v1/videos/%d/stream?token=%s", n1.URL, v.ID, token), "", nil,
@@ -288,7 +289,7 @@ func TestClusterListenReconnect(t *testing.T) {
 	}
 	seen = append(seen, st.readAll(t)...)
 	checkComplete(t, "node 2 across a broken LISTEN", seen)
-	if !regexp1(n2.logs.String(), `event hints reconnected`) {
+	if !strings.Contains(n2.logs.String(), "event hints reconnected") {
 		t.Errorf("node 2 never resynced:\n%s", n2.logs.String())
 	}
 }

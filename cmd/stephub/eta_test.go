@@ -1,55 +1,23 @@
 package main
 
 import (
-	"encoding/json"
-	"fmt"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/stephub/stephub/internal/testdb"
 )
 
-// etaEvent is what the ETA tests read of an event.
-type etaEvent struct {
-	ID     int64    `json:"id"`
-	Step   int      `json:"step"`
-	Status string   `json:"status"`
-	ETA    *float64 `json:"eta_seconds"`
-}
-
-// readETAs reads st's events until the server closes it or, with limit
-// above 0, until limit events have come.
-func readETAs(t *testing.T, st *sseStream, limit int) []etaEvent {
-	t.Helper()
-	var out []etaEvent
-	for limit <= 0 || len(out) < limit {
-		line, err := st.r.ReadString('\n')
-		if err != nil {
-			return out
-		}
-		data, ok := strings.CutPrefix(strings.TrimSuffix(line, "\n"), "data: ")
-		if !ok {
-			continue
-		}
-		var ev etaEvent
-		if err := json.Unmarshal([]byte(data), &ev); err != nil {
-			t.Fatalf("event %s: %v", data, err)
-		}
-		if ev.ETA == nil {
-			t.Fatalf("event %s has no eta_seconds", data)
-		}
-		out = append(out, ev)
-	}
-	return out
-}
-
-// checkETAFalls fails unless a whole job's ETAs fall at every step and end
-// at 0.
-func checkETAFalls(t *testing.T, who string, evs []etaEvent) {
+// checkETAFalls fails unless every event of a whole job has an ETA, and
+// the ETAs fall at every step and end at 0.
+func checkETAFalls(t *testing.T, who string, evs []event) {
 	t.Helper()
 	if len(evs) != 9 {
 		t.Fatalf("%s: %d events; want 9", who, len(evs))
+	}
+	for _, ev := range evs {
+		if ev.ETA == nil {
+			t.Fatalf("%s: event %+v has no eta_seconds", who, ev)
+		}
 	}
 	for i := 1; i < 8; i++ {
 		if *evs[i].ETA >= *evs[i-1].ETA {
@@ -73,7 +41,7 @@ func TestETAFallsDuringJob(t *testing.T) {
 		s := startServer(t, url, map[string]string{"STEP_DELAY": delay.String()})
 		token := userToken(t, "patient")
 
-		first := readETAs(t, openStream(t, s, token, generate(t, s, token).ID, ""), 0)
+		first := openStream(t, s, token, generate(t, s, token).ID, "").readAll(t)
 		checkETAFalls(t, "first job", first)
 		for i, ev := range first[:8] {
 			// Nothing of step n or later has finished yet when step n
@@ -83,7 +51,7 @@ func TestETAFallsDuringJob(t *testing.T) {
 			}
 		}
 
-		second := readETAs(t, openStream(t, s, token, generate(t, s, token).ID, ""), 0)
+		second := openStream(t, s, token, generate(t, s, token).ID, "").readAll(t)
 		checkETAFalls(t, "second job", second)
 		// Each step of the first job took the delay and a little more.
 		if got, low := *second[0].ETA, (8 * delay).Seconds(); got < low {
@@ -104,44 +72,33 @@ func TestETALearnsFromWorkerJobs(t *testing.T) {
 		// watchers see; the job is left at step 1.
 		firstETA := func() (int64, float64) {
 			v := generate(t, s, token)
-			postWorkerJob(t, s, v.ID, 0, 1)
+			postWorkerJob(t, s, v.ID, 0, 1, 1)
 			st := openStream(t, s, token, v.ID, "")
-			evs := readETAs(t, st, 1)
+			ev := st.take(t, 1)[0]
 			st.Close()
-			if len(evs) != 1 {
-				t.Fatalf("video %d: no first event", v.ID)
+			if ev.ETA == nil {
+				t.Fatalf("video %d: first event %+v has no eta_seconds", v.ID, ev)
 			}
-			return v.ID, *evs[0].ETA
-		}
-		// finish posts the rest of a job started by firstETA.
-		finish := func(videoID int64, pause time.Duration) {
-			for n := 2; n <= 9; n++ {
-				time.Sleep(pause)
-				body := fmt.Sprintf(`{"step": %d, "message": "step %d", "progress": %d}`, n, n, 100*n/9)
-				if n == 9 {
-					body = `{"step": 9, "message": "done", "progress": 100, "status": "completed", "video_url": "/v.mp4"}`
-				}
-				postWorkerStep(t, s, videoID, body)
-			}
+			return v.ID, *ev.ETA
 		}
 
 		id, prior := firstETA()
 		if want := 8 * 5.0; prior != want {
 			t.Errorf("first job's first ETA = %v; want %v, 8 steps of the 5 s a worker's step is assumed to take", prior, want)
 		}
-		finish(id, 0)
+		postWorkerJob(t, s, id, 0, 2, stephubSteps)
 		fast := generate(t, s, token)
-		postWorkerJob(t, s, fast.ID, 0, stephubSteps)
+		postWorkerJob(t, s, fast.ID, 0, 1, stephubSteps)
 
 		id, afterFast := firstETA()
 		if afterFast >= prior {
 			t.Errorf("first ETA after fast jobs = %v; want below the prior's %v", afterFast, prior)
 		}
-		finish(id, 0)
+		postWorkerJob(t, s, id, 0, 2, stephubSteps)
 		const slowStep = 80 * time.Millisecond
 		for range 2 {
 			slow := generate(t, s, token)
-			postWorkerJob(t, s, slow.ID, slowStep, stephubSteps)
+			postWorkerJob(t, s, slow.ID, slowStep, 1, stephubSteps)
 		}
 
 		_, afterSlow := firstETA()

@@ -15,8 +15,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stephub/stephub"
 	"github.com/stephub/stephub/auth"
 	"github.com/stephub/stephub/internal/logbuf"
+	"github.com/stephub/stephub/pipeline"
 )
 
 // Secrets of the servers the tests start.
@@ -95,14 +97,20 @@ func (s *testServer) Stop(t *testing.T) {
 	})
 }
 
-// userToken returns a valid token for the user sub.
-func userToken(t *testing.T, sub string) string {
+// mustSigner returns a signer for secret or fails the test.
+func mustSigner(t *testing.T, secret string) *auth.Signer {
 	t.Helper()
-	signer, err := auth.NewSigner(testJWTSecret)
+	s, err := auth.NewSigner(secret)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, err := signer.Issue(sub, sub+"@example.com", time.Hour)
+	return s
+}
+
+// userToken returns a valid token for the user sub.
+func userToken(t *testing.T, sub string) string {
+	t.Helper()
+	tok, err := mustSigner(t, testJWTSecret).Issue(sub, sub+"@example.com", time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,12 +184,13 @@ type video struct {
 
 // event is what the tests read of an event's JSON.
 type event struct {
-	ID       int64   `json:"id"`
-	Step     int     `json:"step"`
-	Message  string  `json:"message"`
-	Progress int     `json:"progress"`
-	Status   string  `json:"status"`
-	VideoURL *string `json:"video_url"`
+	ID       int64    `json:"id"`
+	Step     int      `json:"step"`
+	Message  string   `json:"message"`
+	Progress int      `json:"progress"`
+	Status   string   `json:"status"`
+	VideoURL *string  `json:"video_url"`
+	ETA      *float64 `json:"eta_seconds"`
 }
 
 // generate creates a video for the token's user and returns it.
@@ -346,5 +355,39 @@ func checkComplete(t *testing.T, who string, events []event) {
 	}
 }
 
-// regexp1 reports whether the pattern matches text.
-func regexp1(text, pattern string) bool { return regexp.MustCompile(pattern).MatchString(text) }
+// stephubSteps is how many steps a whole worker job posts: the working
+// steps and the terminal one.
+const stephubSteps = stephub.TotalSteps + 1
+
+// workerStep is what a worker posts for the mock pipeline's step n,
+// 1..stephubSteps; the last one completes the job.
+func workerStep(n int) map[string]any {
+	st := pipeline.Step(n)
+	body := map[string]any{"step": st.Step, "message": st.Message, "progress": st.Progress}
+	if st.Status.Terminal() {
+		body["status"], body["video_url"] = st.Status, st.VideoURL
+	}
+	return body
+}
+
+// postWorkerJob posts steps first..last of a video as a worker, pausing
+// before each but the first; step stephubSteps completes the job.
+func postWorkerJob(t *testing.T, s *testServer, videoID int64, pause time.Duration, first, last int) {
+	t.Helper()
+	for n := first; n <= last; n++ {
+		if n > first {
+			time.Sleep(pause)
+		}
+		postWorkerStep(t, s, videoID, workerStep(n))
+	}
+}
+
+// postWorkerStep posts one step of a video as a worker; body is what call
+// sends: a JSON string or a value to encode.
+func postWorkerStep(t *testing.T, s *testServer, videoID int64, body any) {
+	t.Helper()
+	resp, data := call(t, "POST", fmt.Sprintf("%s/api/v1/videos/%d/events", s.URL, videoID), testWorkerToken, body, nil)
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("worker post %v: %d %s; want 202", body, resp.StatusCode, data)
+	}
+}

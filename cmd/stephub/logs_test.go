@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gorilla/websocket"
-
 	"github.com/stephub/stephub/auth"
 	"github.com/stephub/stephub/internal/testdb"
 )
@@ -53,16 +51,11 @@ func TestLogsCarryNoToken(t *testing.T) {
 		v := generate(t, s, token) // Authorization header
 		openStream(t, s, token, v.ID, "").readAll(t)
 		openStream(t, s, token, v.ID, "3").readAll(t)
-		wsURL := fmt.Sprintf("ws%s/api/v1/videos/%d/ws?token=%s&last_event_id=2", strings.TrimPrefix(s.URL, "http"), v.ID, token)
-		conn, _, err := websocket.DefaultDialer.Dial(wsURL, nil)
+		conn, _, err := dialWS(t, s, token, v.ID, "&last_event_id=2", nil)
 		if err != nil {
 			t.Fatalf("dial: %v", err)
 		}
-		for {
-			if _, _, err := conn.ReadMessage(); err != nil {
-				break
-			}
-		}
+		readWS(t, conn)
 		conn.Close()
 		requests := []struct {
 			method, path, token string

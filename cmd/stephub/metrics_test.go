@@ -3,13 +3,13 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"net/http"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/gorilla/websocket"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -31,17 +31,35 @@ var contractMetrics = map[string]dto.MetricType{
 	"stephub_http_request_duration_seconds": dto.MetricType_HISTOGRAM,
 }
 
-// scrapeMetrics reads the server's /metrics over HTTP and parses it.
-func scrapeMetrics(t *testing.T, s *testServer) map[string]*dto.MetricFamily {
-	t.Helper()
-	resp, body := call(t, "GET", s.URL+"/metrics", "", nil, nil)
+// readMetrics reads the server's /metrics over HTTP and parses it; it may be
+// called from a goroutine.
+func readMetrics(s *testServer) (map[string]*dto.MetricFamily, error) {
+	resp, err := http.Get(s.URL + "/metrics")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("GET /metrics: reading body: %w", err)
+	}
 	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET /metrics: status %d; want 200", resp.StatusCode)
+		return nil, fmt.Errorf("GET /metrics: status %d; want 200", resp.StatusCode)
 	}
 	p := expfmt.NewTextParser(model.UTF8Validation)
 	fams, err := p.TextToMetricFamilies(bytes.NewReader(body))
 	if err != nil {
-		t.Fatalf("parse /metrics: %v\n%s", err, body)
+		return nil, fmt.Errorf("parse /metrics: %w\n%s", err, body)
+	}
+	return fams, nil
+}
+
+// scrapeMetrics is readMetrics failing the test on error.
+func scrapeMetrics(t *testing.T, s *testServer) map[string]*dto.MetricFamily {
+	t.Helper()
+	fams, err := readMetrics(s)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return fams
 }
@@ -97,13 +115,13 @@ func mismatches(fams map[string]*dto.MetricFamily, wants []want) []string {
 	return out
 }
 
-// waitForMetrics scrapes until every expectation holds, or fails after a
-// while with those that still do not. Some metrics move just after the
+// waitForMetrics scrapes until every expectation holds, or fails after
+// within with those that still do not. Some metrics move just after the
 // client sees the effect: a stream is counted closed after its last byte is
 // sent.
-func waitForMetrics(t *testing.T, s *testServer, wants []want) map[string]*dto.MetricFamily {
+func waitForMetrics(t *testing.T, s *testServer, within time.Duration, wants []want) map[string]*dto.MetricFamily {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(within)
 	for {
 		fams := scrapeMetrics(t, s)
 		bad := mismatches(fams, wants)
@@ -111,7 +129,7 @@ func waitForMetrics(t *testing.T, s *testServer, wants []want) map[string]*dto.M
 			return fams
 		}
 		if time.Now().After(deadline) {
-			t.Errorf("metrics after 5s:\n%s", strings.Join(bad, "\n"))
+			t.Errorf("metrics after %v:\n%s", within, strings.Join(bad, "\n"))
 			return fams
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -189,21 +207,14 @@ func TestMetricsAfterJobs(t *testing.T) {
 			t.Errorf("resumed after 6 (query): status %d, %d events; want 200, 3", resp.StatusCode, n)
 		}
 		// And a WebSocket resumes with the query too.
-		wsURL := fmt.Sprintf("ws%s/api/v1/videos/%d/ws?token=%s&last_event_id=7", strings.TrimPrefix(s.URL, "http"), ids[2], token)
-		conn, _, err := websocket.DefaultDialer.Dial(wsURL, nil)
+		conn, _, err := dialWS(t, s, token, ids[2], "&last_event_id=7", nil)
 		if err != nil {
-			t.Fatalf("dial %s: %v", wsURL, err)
+			t.Fatalf("dial: %v", err)
 		}
-		frames := 0
-		for {
-			if _, _, err := conn.ReadMessage(); err != nil {
-				break
-			}
-			frames++
-		}
+		frames, _ := readWS(t, conn)
 		conn.Close()
-		if frames != 2 {
-			t.Errorf("WebSocket resumed after 7: %d events; want 2", frames)
+		if len(frames) != 2 {
+			t.Errorf("WebSocket resumed after 7: %d events; want 2", len(frames))
 		}
 
 		const sseStreams = jobs + 2
@@ -235,7 +246,7 @@ func TestMetricsAfterJobs(t *testing.T) {
 		for step := 1; step <= 8; step++ {
 			wants = append(wants, want{"stephub_step_duration_seconds", []string{fmt.Sprintf("step=%d", step)}, jobs})
 		}
-		fams := waitForMetrics(t, s, wants)
+		fams := waitForMetrics(t, s, 5*time.Second, wants)
 
 		for name, typ := range contractMetrics {
 			f := fams[name]
@@ -282,9 +293,9 @@ func TestMetricsWorkerSteps(t *testing.T) {
 		token := userToken(t, "worked")
 
 		done := generate(t, s, token)
-		postWorkerJob(t, s, done.ID, 0, stephubSteps)
+		postWorkerJob(t, s, done.ID, 0, 1, stephubSteps)
 		failing := generate(t, s, token)
-		postWorkerJob(t, s, failing.ID, 0, 3)
+		postWorkerJob(t, s, failing.ID, 0, 1, 3)
 		postWorkerStep(t, s, failing.ID, `{"step": 3, "message": "💥", "progress": 33, "status": "failed", "error": "the model refused"}`)
 
 		wants := []want{
@@ -301,32 +312,4 @@ func TestMetricsWorkerSteps(t *testing.T) {
 			t.Errorf("metrics:\n%s", strings.Join(bad, "\n"))
 		}
 	})
-}
-
-// stephubSteps is how many steps a whole worker job posts: the working
-// steps and the terminal one.
-const stephubSteps = 9
-
-// postWorkerJob posts steps 1..last of a video as a worker, pausing before
-// each but the first; step 9 completes the job.
-func postWorkerJob(t *testing.T, s *testServer, videoID int64, pause time.Duration, last int) {
-	t.Helper()
-	for n := 1; n <= last; n++ {
-		if n > 1 {
-			time.Sleep(pause)
-		}
-		body := fmt.Sprintf(`{"step": %d, "message": "step %d", "progress": %d}`, n, n, 100*n/9)
-		if n == 9 {
-			body = `{"step": 9, "message": "done", "progress": 100, "status": "completed", "video_url": "/v.mp4"}`
-		}
-		postWorkerStep(t, s, videoID, body)
-	}
-}
-
-func postWorkerStep(t *testing.T, s *testServer, videoID int64, body string) {
-	t.Helper()
-	resp, data := call(t, "POST", fmt.Sprintf("%s/api/v1/videos/%d/events", s.URL, videoID), testWorkerToken, body, nil)
-	if resp.StatusCode != http.StatusAccepted {
-		t.Fatalf("worker post %s: %d %s; want 202", body, resp.StatusCode, data)
-	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -18,15 +19,17 @@ import (
 )
 
 // startWorker runs a reference worker against s until the returned stop is
-// called (or the test ends); stop returns once the worker has.
+// called (or the test ends); stop returns once the worker has. The worker
+// logs to logs, or nowhere if it is nil.
 func startWorker(t *testing.T, s *testServer, concurrency int, delay string, logs *logbuf.Buffer) (stop func()) {
 	t.Helper()
 	d, err := pipeline.ParseDelay(delay)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if logs == nil {
-		logs = &logbuf.Buffer{}
+	var out io.Writer = io.Discard
+	if logs != nil {
+		out = logs
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -34,7 +37,7 @@ func startWorker(t *testing.T, s *testServer, concurrency int, delay string, log
 		defer close(done)
 		worker.Run(ctx, worker.Config{
 			Server: s.URL, Token: testWorkerToken, Concurrency: concurrency, StepDelay: d,
-			ClaimWait: time.Second, Logger: slog.New(slog.NewJSONHandler(logs, nil)),
+			ClaimWait: time.Second, Logger: slog.New(slog.NewJSONHandler(out, nil)),
 		})
 	}()
 	var once sync.Once
