@@ -2,13 +2,9 @@ package jobs
 
 import (
 	"context"
-	"time"
 
 	"github.com/stephub/stephub/storage"
 )
-
-// hintTimeout bounds reading the events a hint points at.
-const hintTimeout = 5 * time.Second
 
 // followOtherNodes catches the local subscribers up with the events other
 // nodes store, as their hints arrive, until ctx ends. A terminal event also

@@ -67,9 +67,11 @@ type Options struct {
 
 // Service creates, advances and cancels jobs. It is safe for concurrent use.
 //
-// Start runs its goroutines: one that deals with expired leases and, with
-// the mock pipeline, a built-in worker that claims videos like any worker
-// and runs each on a goroutine of its own. Close stops them all and waits.
+// Start runs its goroutines: one that deals with expired leases; on a
+// database other nodes may share, one that follows their events and one
+// that tells them of this node's; and, with the mock pipeline, a built-in
+// worker that claims videos like any worker and runs each on a goroutine of
+// its own. Close stops them all and waits.
 type Service struct {
 	store       *storage.Store
 	publisher   Publisher
@@ -80,6 +82,7 @@ type Service struct {
 	lease       time.Duration
 	maxAttempts int
 	eta         *eta.Estimator
+	hints       *hintQueue // nil when no other node can share the store
 
 	// publishing serializes storing and publishing per video (striped by
 	// id), so that the hub receives each video's events in order. The
@@ -94,6 +97,10 @@ type Service struct {
 	pending chan struct{}                // closed when a video may be waiting for a claim
 	stop    context.CancelFunc           // ends Start's goroutines
 	wg      sync.WaitGroup
+	// sendHints stops after the rest, so that the events stored by the
+	// jobs Close stops reach the other nodes too.
+	stopHints context.CancelFunc
+	hintsSent sync.WaitGroup
 }
 
 // Defaults of Options' zero fields.
@@ -118,6 +125,10 @@ func New(opts Options) *Service {
 		running:     make(map[int64]context.CancelFunc),
 		pending:     make(chan struct{}),
 		stop:        func() {},
+		stopHints:   func() {},
+	}
+	if s.store.Shared() {
+		s.hints = newHintQueue()
 	}
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
@@ -125,8 +136,7 @@ func New(opts Options) *Service {
 	return s
 }
 
-// Start runs the service's goroutines until Close: the one that expires
-// leases and, with the mock pipeline, the built-in worker. A job that a
+// Start runs the service's goroutines until Close (see Service). A job that a
 // previous run stopped, here or on another node, is claimed again and goes
 // on from its last stored step.
 func (s *Service) Start(ctx context.Context) error {
@@ -137,7 +147,12 @@ func (s *Service) Start(ctx context.Context) error {
 	}
 	ctx, s.stop = context.WithCancel(context.WithoutCancel(ctx))
 	s.goOwned(func() { s.expireLeases(ctx) })
-	s.goOwned(func() { s.followOtherNodes(ctx) })
+	if s.hints != nil {
+		s.goOwned(func() { s.followOtherNodes(ctx) })
+		var hintsCtx context.Context
+		hintsCtx, s.stopHints = context.WithCancel(context.WithoutCancel(ctx))
+		s.hintsSent.Go(func() { s.sendHints(hintsCtx) })
+	}
 	if s.mock {
 		s.goOwned(func() { s.runBuiltinWorker(ctx) })
 	}
@@ -154,8 +169,11 @@ func (s *Service) Close() {
 	for _, cancel := range s.running {
 		cancel()
 	}
+	stopHints := s.stopHints
 	s.mu.Unlock()
 	s.wg.Wait()
+	stopHints()
+	s.hintsSent.Wait()
 }
 
 // goOwned runs f on a goroutine that Close waits for. The caller holds s.mu.
@@ -237,10 +255,10 @@ func (s *Service) publish(videoID int64, a storage.Appended) {
 		s.record(a)
 	}
 	s.publisher.Publish(&hub.Event{VideoID: videoID, Seq: ev.ID, Data: a.Payload, Terminal: ev.Status.Terminal()})
-	// Under the video's publishing lock, so the other nodes get the hints
-	// of one video in order. The store bounds the wait.
-	if err := s.store.Notify(context.Background(), storage.Hint{VideoID: videoID, Seq: ev.ID, Terminal: ev.Status.Terminal()}); err != nil {
-		s.logger.Warn("other nodes not told of an event; they catch up at the next one", "video_id", videoID, "err", err)
+	if s.hints != nil {
+		// Under the video's publishing lock, so the other nodes get the
+		// hints of one video in order.
+		s.hints.add(storage.Hint{VideoID: videoID, Seq: ev.ID, Terminal: ev.Status.Terminal()})
 	}
 }
 

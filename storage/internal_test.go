@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -112,10 +113,10 @@ func readInts(t *testing.T, conn *sql.Conn, query string, arg any) []int {
 	return out
 }
 
-// openMigratedSQLite opens a migrated store on a new SQLite file.
-func openMigratedSQLite(t *testing.T) *Store {
+// openMigrated opens the database at url, migrated, for the test.
+func openMigrated(t *testing.T, url string) *Store {
 	t.Helper()
-	s, err := Open(context.Background(), testdb.SQLite(t))
+	s, err := Open(context.Background(), url)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +169,7 @@ func waitQueued(t *testing.T, s *Store, n int) {
 // that waits for it gives up when its context ends, having written nothing.
 func TestSQLiteWriterWaitEndsWithContext(t *testing.T) {
 	ctx := context.Background()
-	s := openMigratedSQLite(t)
+	s := openMigrated(t, testdb.SQLite(t))
 	release := holdWriter(t, s)
 	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 	defer cancel()
@@ -195,7 +196,7 @@ func TestSQLiteWriterWaitEndsWithContext(t *testing.T) {
 // write alone is undone too.
 func TestSQLiteWritesShareACommit(t *testing.T) {
 	ctx := context.Background()
-	s := openMigratedSQLite(t)
+	s := openMigrated(t, testdb.SQLite(t))
 	release := holdWriter(t, s)
 
 	errs := make([]error, 4)
@@ -276,7 +277,7 @@ func TestSQLiteWritesShareACommit(t *testing.T) {
 // the turn passes on until none is left.
 func TestSQLiteWriteQueueDrains(t *testing.T) {
 	ctx := context.Background()
-	s := openMigratedSQLite(t)
+	s := openMigrated(t, testdb.SQLite(t))
 	release := holdWriter(t, s)
 
 	const writes = 3*maxGroup + 7
@@ -311,5 +312,27 @@ func TestSQLiteWriteQueueDrains(t *testing.T) {
 	defer s.group.mu.Unlock()
 	if s.group.running || len(s.group.queue) > 0 {
 		t.Errorf("after the last write: running %t, %d queued; want idle", s.group.running, len(s.group.queue))
+	}
+}
+
+func TestParseHints(t *testing.T) {
+	for _, tc := range []struct {
+		payload string
+		node    string
+		hints   []Hint
+	}{
+		// What nodes sent before hints were batched: one hint.
+		{"ab12 5 7 true", "ab12", []Hint{{VideoID: 5, Seq: 7, Terminal: true}}},
+		{"ab12 1 2 false 3 4 true", "ab12", []Hint{{VideoID: 1, Seq: 2}, {VideoID: 3, Seq: 4, Terminal: true}}},
+	} {
+		node, hints, err := parseHints(tc.payload)
+		if err != nil || node != tc.node || !slices.Equal(hints, tc.hints) {
+			t.Errorf("parseHints(%q) = %q, %+v, %v; want %q, %+v", tc.payload, node, hints, err, tc.node, tc.hints)
+		}
+	}
+	for _, bad := range []string{"", "ab12", "ab12 1 2", "ab12 1 2 true 3", "ab12 x 2 true", "ab12 1 y true", "ab12 1 2 maybe"} {
+		if _, _, err := parseHints(bad); err == nil {
+			t.Errorf("parseHints(%q) took it", bad)
+		}
 	}
 }

@@ -4,8 +4,11 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/lib/pq"
@@ -38,25 +41,73 @@ func newNodeID() string {
 	return hex.EncodeToString(b)
 }
 
-// notifyTimeout bounds sending one hint.
-const notifyTimeout = 5 * time.Second
+// maxHintPayload bounds the payload of one notification, under
+// PostgreSQL's limit of 8000 bytes.
+const maxHintPayload = 7900
 
-// Notify hints the other nodes sharing this PostgreSQL database at an event
-// stored here, within notifyTimeout. It runs on its own, after the event's
-// transaction, so that the commits of events and credits never queue behind
-// PostgreSQL's notification lock. On SQLite, where one process holds the
-// database, it does nothing, at no cost.
-func (s *Store) Notify(ctx context.Context, h Hint) error {
-	if s.dialect != DialectPostgres {
+// Notify hints the other nodes sharing this PostgreSQL database at events
+// stored here, in order, with one statement whatever their number: hints
+// go several to a notification. It runs on its own, after the events'
+// transactions, so that the commits of events and credits never queue
+// behind PostgreSQL's notification lock. On SQLite, where one process holds
+// the database, it does nothing, at no cost.
+//
+// A notification reads "NODE VIDEO SEQ TERMINAL", the triple repeated for
+// each further hint.
+func (s *Store) Notify(ctx context.Context, hints []Hint) error {
+	if !s.Shared() || len(hints) == 0 {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, notifyTimeout)
-	defer cancel()
-	payload := fmt.Sprintf("%s %d %d %t", s.node, h.VideoID, h.Seq, h.Terminal)
-	if _, err := s.db.ExecContext(ctx, "SELECT pg_notify($1, $2)", notifyChannel, payload); err != nil {
-		return fmt.Errorf("notify event %d of video %d: %w", h.Seq, h.VideoID, err)
+	var payloads []string
+	var b strings.Builder
+	for _, h := range hints {
+		hint := fmt.Sprintf(" %d %d %t", h.VideoID, h.Seq, h.Terminal)
+		if b.Len() > 0 && b.Len()+len(hint) > maxHintPayload {
+			payloads = append(payloads, b.String())
+			b.Reset()
+		}
+		if b.Len() == 0 {
+			b.WriteString(s.node)
+		}
+		b.WriteString(hint)
+	}
+	payloads = append(payloads, b.String())
+	// One transaction, so the notifications arrive in the order given.
+	if _, err := s.db.ExecContext(ctx, "SELECT pg_notify($1, p) FROM unnest($2::text[]) WITH ORDINALITY AS t(p, n) ORDER BY n",
+		notifyChannel, pq.Array(payloads)); err != nil {
+		return fmt.Errorf("notify %d events: %w", len(hints), err)
 	}
 	return nil
+}
+
+// Shared reports whether other nodes may share the database, and so want
+// the hints of Notify: true on PostgreSQL.
+func (s *Store) Shared() bool {
+	return s.dialect == DialectPostgres
+}
+
+// parseHints reads a notification that Notify sent: the sending node and
+// its hints.
+func parseHints(payload string) (node string, hints []Hint, err error) {
+	fields := strings.Fields(payload)
+	if len(fields) < 4 || (len(fields)-1)%3 != 0 {
+		return "", nil, errors.New("want a node and triples of video, seq and terminal")
+	}
+	node = fields[0]
+	for f := fields[1:]; len(f) > 0; f = f[3:] {
+		var h Hint
+		if h.VideoID, err = strconv.ParseInt(f[0], 10, 64); err != nil {
+			return "", nil, err
+		}
+		if h.Seq, err = strconv.ParseInt(f[1], 10, 64); err != nil {
+			return "", nil, err
+		}
+		if h.Terminal, err = strconv.ParseBool(f[2]); err != nil {
+			return "", nil, err
+		}
+		hints = append(hints, h)
+	}
+	return node, hints, nil
 }
 
 // Listen passes the other nodes' hints to onHint until ctx ends. Hints can
@@ -88,13 +139,15 @@ func (s *Store) Listen(ctx context.Context, logger *slog.Logger, onHint func(Hin
 				onResync()
 				continue
 			}
-			var node string
-			var h Hint
-			if _, err := fmt.Sscanf(n.Extra, "%s %d %d %t", &node, &h.VideoID, &h.Seq, &h.Terminal); err != nil {
-				logger.Warn("event hints: unreadable hint", "hint", n.Extra, "err", err)
+			node, hints, err := parseHints(n.Extra)
+			if err != nil {
+				logger.Warn("event hints: unreadable notification", "payload", n.Extra, "err", err)
 				continue
 			}
-			if node != s.node {
+			if node == s.node {
+				continue
+			}
+			for _, h := range hints {
 				onHint(h)
 			}
 		case <-ping.C:

@@ -1,0 +1,75 @@
+package jobs
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/stephub/stephub/storage"
+)
+
+// hintTimeout bounds sending one batch of hints, and reading the events a
+// hint from another node points at.
+const hintTimeout = 5 * time.Second
+
+// hintQueue holds the hints of the events published here until
+// sendHints passes them on to the other nodes. Hints queue in publishing
+// order, so each video's arrive in order.
+type hintQueue struct {
+	mu    sync.Mutex
+	hints []storage.Hint
+	ready chan struct{} // holds a token while hints wait
+}
+
+func newHintQueue() *hintQueue {
+	return &hintQueue{ready: make(chan struct{}, 1)}
+}
+
+func (q *hintQueue) add(h storage.Hint) {
+	q.mu.Lock()
+	q.hints = append(q.hints, h)
+	q.mu.Unlock()
+	select {
+	case q.ready <- struct{}{}:
+	default:
+	}
+}
+
+// take empties the queue, handing back spare, emptied, for reuse.
+func (q *hintQueue) take(spare []storage.Hint) []storage.Hint {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	hints := q.hints
+	q.hints = spare[:0]
+	return hints
+}
+
+// sendHints tells the other nodes of the events published here until ctx
+// ends, then sends what is left. Hints that arrive while a batch is on its
+// way go together in the next, so under load a node sends a few
+// notifications a second rather than one per event, and no handler waits
+// for one. A batch that fails is logged and dropped: the other nodes catch
+// up with those videos at their next hint.
+func (s *Service) sendHints(ctx context.Context) {
+	var batch []storage.Hint
+	send := func(ctx context.Context) {
+		batch = s.hints.take(batch)
+		if len(batch) == 0 {
+			return
+		}
+		ctx, cancel := context.WithTimeout(ctx, hintTimeout)
+		defer cancel()
+		if err := s.store.Notify(ctx, batch); err != nil {
+			s.logger.Warn("other nodes not told of some events; they catch up at the videos' next ones", "events", len(batch), "err", err)
+		}
+	}
+	for {
+		select {
+		case <-s.hints.ready:
+			send(ctx)
+		case <-ctx.Done():
+			send(context.WithoutCancel(ctx))
+			return
+		}
+	}
+}
