@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 	"github.com/stephub/stephub"
 	"github.com/stephub/stephub/hub"
 )
@@ -61,6 +63,15 @@ type StepTiming struct {
 // unknown video is stephub.ErrNotFound. A step or progress below the
 // video's is a validation error: neither ever goes backwards.
 func (s *Store) AppendEvent(ctx context.Context, videoID int64, st stephub.Step) (Appended, error) {
+	if s.dialect == DialectPostgres {
+		a, err := s.appendUnlocked(ctx, videoID, st)
+		switch {
+		case err == nil:
+			return a, nil
+		case !errors.Is(err, errVideoMoved):
+			return Appended{}, fmt.Errorf("append event to video %d: %w", videoID, err)
+		}
+	}
 	var a Appended
 	err := s.inTx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
 		// Locked before the idempotency check, so that two posts with the
@@ -105,23 +116,103 @@ func eventByKey(ctx context.Context, tx *sqlx.Tx, videoID int64, key string) ([]
 }
 
 // appendLocked stores the event built from st as the next one of v, which
-// tx has locked with lockVideo, and moves v to it. It is the one place that
-// writes events, for every caller.
-//
-// A video that goes on processing is leased for the Store's lease from now
-// (a post to a pending video claims it, and counts as an attempt); one that
-// finishes, or goes back to pending, is leased to nobody.
+// tx has locked with lockVideo, and moves v to it. With
+// appendIfUnchanged, it is the one place that writes events, for every
+// caller.
 func (s *Store) appendLocked(ctx context.Context, tx *sqlx.Tx, v stephub.Video, st stephub.Step) (Appended, error) {
-	// Checked here, where the refund is, so that no caller can give the
-	// cost back twice.
+	w, err := s.nextEvent(v, st)
+	if err != nil {
+		return Appended{}, err
+	}
+	if _, err := s.writeEvent(ctx, tx, w, ""); err != nil {
+		return Appended{}, fmt.Errorf("store the event: %w", err)
+	}
+	if w.refund {
+		if _, err := exec(ctx, tx, "UPDATE users SET credits = credits + ?, updated_at = ? WHERE id = ?",
+			v.Cost, w.event.At, v.UserID); err != nil {
+			return Appended{}, fmt.Errorf("refund the credits: %w", err)
+		}
+	}
+	return w.appended(), nil
+}
+
+// errVideoMoved says that a video changed between reading it and writing
+// its next event.
+var errVideoMoved = errors.New("the video changed since it was read")
+
+// appendUnlocked is AppendEvent's way on PostgreSQL: it reads the video
+// videoID, then stores the event built from st as its next one with
+// appendIfUnchanged. That is two round trips to the database per event
+// instead of the four of a transaction that locks the video, and no lock
+// held in between. When it returns errVideoMoved, AppendEvent takes the
+// locking way.
+func (s *Store) appendUnlocked(ctx context.Context, videoID int64, st stephub.Step) (Appended, error) {
+	v, err := videoByID(ctx, s.db, videoID)
+	if err != nil {
+		return Appended{}, err
+	}
+	return s.appendIfUnchanged(ctx, v, st)
+}
+
+// appendIfUnchanged stores the event built from st as the next one of v
+// with one statement, which writes nothing unless the video's row is still
+// as v was read; otherwise it returns errVideoMoved. It is for PostgreSQL.
+//
+// It returns errVideoMoved too, having written nothing, wherever the
+// outcome may hang on more than the video's row: an event that refunds its
+// cost, one whose idempotency key is stored already (the insert fails), and
+// any error of st against v, which the locking way reports after looking up
+// the key.
+func (s *Store) appendIfUnchanged(ctx context.Context, v stephub.Video, st stephub.Step) (Appended, error) {
+	w, err := s.nextEvent(v, st)
+	if err != nil || w.refund {
+		return Appended{}, errVideoMoved
+	}
+	n, err := s.writeEvent(ctx, s.db, w,
+		` AND last_seq = ? AND status = ? AND step = ? AND progress = ? AND attempts = ?
+		AND step_started_at IS NOT DISTINCT FROM ?`,
+		v.LastSeq, v.Status, v.Step, v.Progress, v.Attempts, v.StepStartedAt)
+	var pqErr *pq.Error
+	switch {
+	case errors.As(err, &pqErr) && pqErr.Code == "23505": // unique_violation: the key is stored
+		return Appended{}, errVideoMoved
+	case err != nil:
+		return Appended{}, fmt.Errorf("store the event: %w", err)
+	case n == 0:
+		return Appended{}, errVideoMoved
+	}
+	return w.appended(), nil
+}
+
+// eventWrite is an event worked out from a video and a step, ready to
+// store.
+type eventWrite struct {
+	video      stephub.Video
+	step       stephub.Step
+	event      stephub.Event
+	payload    []byte
+	key        *string    // NULL: the unique index ignores events without a key
+	started    *time.Time // nil: the video stays in its step
+	leaseUntil *time.Time // nil: nobody runs the video any more
+	attempts   int
+	done       *StepTiming
+	refund     bool // the job failed or was cancelled: its cost goes back
+}
+
+// nextEvent works out the event st makes the next one of v, and what it
+// does to v, without touching the database. It refuses an event that v
+// cannot take.
+func (s *Store) nextEvent(v stephub.Video, st stephub.Step) (eventWrite, error) {
+	// Checked here, where the refund is decided, so that no caller can
+	// give the cost back twice.
 	switch {
 	case v.Status == stephub.StatusCancelled:
-		return Appended{}, stephub.ErrVideoCancelled
+		return eventWrite{}, stephub.ErrVideoCancelled
 	case v.Status.Terminal():
-		return Appended{}, stephub.ErrVideoFinished
+		return eventWrite{}, stephub.ErrVideoFinished
 	}
-	// Checked under the video's lock, so that two racing writers cannot
-	// take it backwards between them.
+	// Checked against the locked or re-checked video, so that two racing
+	// writers cannot take it backwards between them.
 	problems := make(map[string]string)
 	if st.Step < v.Step {
 		problems["step"] = fmt.Sprintf("must not go backwards: the video is at step %d", v.Step)
@@ -130,7 +221,7 @@ func (s *Store) appendLocked(ctx context.Context, tx *sqlx.Tx, v stephub.Video, 
 		problems["progress"] = fmt.Sprintf("must not go backwards: the video is at %d%%", v.Progress)
 	}
 	if len(problems) > 0 {
-		return Appended{}, stephub.Invalid(problems)
+		return eventWrite{}, stephub.Invalid(problems)
 	}
 	status := st.Status
 	if status == "" {
@@ -141,28 +232,26 @@ func (s *Store) appendLocked(ctx context.Context, tx *sqlx.Tx, v stephub.Video, 
 	if status.Terminal() {
 		eta = new(0.0)
 	}
+	w := eventWrite{video: v, step: st, attempts: v.Attempts,
+		refund: status == stephub.StatusFailed || status == stephub.StatusCancelled}
 	// The first event of a step starts its clock; the clock of the step the
 	// video was at stops, if the job goes on past it.
-	var started *time.Time // nil: the video stays in its step
 	if st.Step != v.Step {
-		started = &t
+		w.started = &t
 	}
-	var done *StepTiming
 	if st.Step > v.Step && v.Step >= 1 && v.StepStartedAt != nil &&
 		(status == stephub.StatusProcessing || status == stephub.StatusCompleted) {
 		// The start may have been written by another node whose clock is
 		// a little ahead; a step never takes less than nothing.
-		done = &StepTiming{Step: v.Step, Duration: max(t.Sub(*v.StepStartedAt), 0)}
+		w.done = &StepTiming{Step: v.Step, Duration: max(t.Sub(*v.StepStartedAt), 0)}
 	}
-	var leaseUntil *time.Time // nil: nobody runs the video any more
-	attempts := v.Attempts
 	if status == stephub.StatusProcessing {
-		leaseUntil = new(t.Add(s.lease))
+		w.leaseUntil = new(t.Add(s.lease))
 		if v.Status == stephub.StatusPending {
-			attempts++
+			w.attempts++
 		}
 	}
-	ev := stephub.Event{
+	w.event = stephub.Event{
 		ID:         v.LastSeq + 1,
 		Step:       st.Step,
 		TotalSteps: stephub.TotalSteps,
@@ -176,51 +265,58 @@ func (s *Store) appendLocked(ctx context.Context, tx *sqlx.Tx, v stephub.Video, 
 		Data:       st.Data,
 	}
 	// json.Marshal compacts Data too, so the payload is always one line.
-	payload, err := json.Marshal(ev)
+	payload, err := json.Marshal(w.event)
 	if err != nil {
-		return Appended{}, fmt.Errorf("encode the event: %w", err)
+		return eventWrite{}, fmt.Errorf("encode the event: %w", err)
 	}
-	var key *string // NULL: the unique index ignores events without a key
+	w.payload = payload
 	if st.IdempotencyKey != "" {
-		key = &st.IdempotencyKey
+		w.key = &st.IdempotencyKey
 	}
-	if err := s.insertThenUpdate(ctx, tx,
-		`INSERT INTO events (video_id, seq, payload, terminal, idempotency_key, created_at)
-		VALUES (?, ?, ?, ?, ?, ?)`,
-		[]any{v.ID, ev.ID, string(payload), status.Terminal(), key, t},
-		`UPDATE videos
+	return w, nil
+}
+
+func (w eventWrite) appended() Appended {
+	return Appended{Event: w.event, Payload: w.payload, StepDone: w.done}
+}
+
+// writeEvent stores w's event and moves its video to it, on q, and returns
+// how many events it stored. Given a condition on the video's row (cond, a
+// ?-placeholder SQL fragment to AND to the row's WHERE, and its
+// arguments), it does both only if the row meets it; that is for
+// PostgreSQL only.
+//
+// PostgreSQL runs one statement: the INSERT in a WITH clause, which saves a
+// round trip on every event, or with a condition, the UPDATE in the WITH
+// clause and the INSERT of the rows it changed. SQLite has no INSERT in
+// WITH, and being in-process, no round trip to save: it runs two.
+func (s *Store) writeEvent(ctx context.Context, q sqlx.ExtContext, w eventWrite, cond string, condArgs ...any) (int64, error) {
+	const insert = "INSERT INTO events (video_id, seq, payload, terminal, idempotency_key, created_at)"
+	const update = `UPDATE videos
 		SET last_seq = ?, step = ?, progress = ?, status = ?,
 		    video_url = COALESCE(?, video_url), error = COALESCE(?, error),
 		    step_started_at = COALESCE(?, step_started_at), updated_at = ?,
 		    lease_expires_at = ?, attempts = ?
-		WHERE id = ?`,
-		[]any{ev.ID, st.Step, st.Progress, status, st.VideoURL, st.Error, started, t, leaseUntil, attempts, v.ID},
-	); err != nil {
-		return Appended{}, fmt.Errorf("store the event: %w", err)
+		WHERE id = ?`
+	ev, st := w.event, w.step
+	insertArgs := []any{w.video.ID, ev.ID, string(w.payload), ev.Status.Terminal(), w.key, ev.At}
+	updateArgs := []any{ev.ID, st.Step, st.Progress, ev.Status, st.VideoURL, st.Error, w.started, ev.At, w.leaseUntil, w.attempts, w.video.ID}
+	switch {
+	case cond != "":
+		// Typed: a SELECT's placeholders take no type from the columns.
+		return exec(ctx, q, "WITH updated AS ("+update+cond+" RETURNING id) "+insert+
+			" SELECT ?::bigint, ?::bigint, ?::text, ?::boolean, ?::text, ?::timestamptz FROM updated",
+			slices.Concat(updateArgs, condArgs, insertArgs)...)
+	case s.dialect == DialectPostgres:
+		return exec(ctx, q, "WITH inserted AS ("+insert+" VALUES (?, ?, ?, ?, ?, ?)) "+update,
+			slices.Concat(insertArgs, updateArgs)...)
 	}
-	if status == stephub.StatusFailed || status == stephub.StatusCancelled {
-		if _, err := exec(ctx, tx, "UPDATE users SET credits = credits + ?, updated_at = ? WHERE id = ?",
-			v.Cost, t, v.UserID); err != nil {
-			return Appended{}, fmt.Errorf("refund the credits: %w", err)
-		}
+	n, err := exec(ctx, q, insert+" VALUES (?, ?, ?, ?, ?, ?)", insertArgs...)
+	if err != nil {
+		return 0, err
 	}
-	return Appended{Event: ev, Payload: payload, StepDone: done}, nil
-}
-
-// insertThenUpdate runs an INSERT and then an UPDATE in tx. PostgreSQL runs
-// them as one statement, the INSERT in a WITH clause, which saves a round
-// trip on every event; SQLite has no INSERT in WITH, and being in-process,
-// no round trip to save.
-func (s *Store) insertThenUpdate(ctx context.Context, tx *sqlx.Tx, insert string, insertArgs []any, update string, updateArgs []any) error {
-	if s.dialect == DialectPostgres {
-		_, err := exec(ctx, tx, "WITH inserted AS ("+insert+") "+update, append(insertArgs, updateArgs...)...)
-		return err
-	}
-	if _, err := exec(ctx, tx, insert, insertArgs...); err != nil {
-		return err
-	}
-	_, err := exec(ctx, tx, update, updateArgs...)
-	return err
+	_, err = exec(ctx, q, update, updateArgs...)
+	return n, err
 }
 
 // EventsAfter returns the events of the video videoID whose sequence number

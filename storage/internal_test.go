@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"sync"
 	"testing"
@@ -335,4 +336,88 @@ func TestParseHints(t *testing.T) {
 			t.Errorf("parseHints(%q) took it", bad)
 		}
 	}
+}
+
+// TestAppendIfUnchanged checks PostgreSQL's one-statement append against a
+// video read before it changed: every change that the event would depend
+// on makes it write nothing, and so do the cases it leaves to the locking
+// way.
+func TestAppendIfUnchanged(t *testing.T) {
+	ctx := t.Context()
+	s := openMigrated(t, testdb.Postgres(t))
+	if _, err := s.EnsureUser(ctx, "ann", "ann@example.com", 1000); err != nil {
+		t.Fatal(err)
+	}
+	newVideo := func() stephub.Video {
+		v, err := s.CreateVideo(ctx, "ann", stephub.Video{Prompt: "p", Model: "m", Cost: stephub.GenerateCost})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	read := func(id int64) stephub.Video {
+		v, err := videoByID(ctx, s.db, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	step := func(n int) stephub.Step {
+		return stephub.Step{Step: n, Progress: 10 * n, Message: fmt.Sprint("step ", n)}
+	}
+	mustAppend := func(id int64, st stephub.Step) {
+		if _, err := s.AppendEvent(ctx, id, st); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// refused appends v's next event from a copy read before change ran,
+	// and checks that it wrote nothing.
+	refused := func(name string, v stephub.Video, st stephub.Step, change func()) {
+		t.Helper()
+		change()
+		before := read(v.ID)
+		if _, err := s.appendIfUnchanged(ctx, v, st); !errors.Is(err, errVideoMoved) {
+			t.Errorf("%s: appendIfUnchanged = %v, want errVideoMoved", name, err)
+		}
+		if after := read(v.ID); !reflect.DeepEqual(after, before) {
+			t.Errorf("%s: the video changed from %+v to %+v", name, before, after)
+		}
+		events, err := s.EventsAfter(ctx, v.ID, before.LastSeq)
+		if err != nil || len(events) > 0 {
+			t.Errorf("%s: events stored after %d: %d, %v", name, before.LastSeq, len(events), err)
+		}
+	}
+
+	v := newVideo()
+	mustAppend(v.ID, step(1))
+	stale := read(v.ID)
+	refused("another event", stale, step(3), func() { mustAppend(v.ID, step(2)) })
+
+	fresh := read(v.ID)
+	a, err := s.appendIfUnchanged(ctx, fresh, step(3))
+	if err != nil || a.Event.ID != fresh.LastSeq+1 || read(v.ID).LastSeq != a.Event.ID {
+		t.Fatalf("appendIfUnchanged on the video as it is = %+v, %v", a.Event, err)
+	}
+
+	// A video given back to the queue, then claimed again, between a read
+	// and a write: same step and sequence, another status and attempts.
+	refused("a release", read(v.ID), step(4), func() {
+		if err := s.ReleaseLease(ctx, v.ID); err != nil {
+			t.Fatal(err)
+		}
+	})
+	refused("a claim", read(v.ID), step(4), func() {
+		if _, err := s.Claim(ctx); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	keyed := step(5)
+	keyed.IdempotencyKey = "k5"
+	mustAppend(v.ID, keyed)
+	again := step(6)
+	again.IdempotencyKey = "k5"
+	refused("a stored key", read(v.ID), again, func() {})
+	refused("a refund", read(v.ID), stephub.Step{Step: 6, Progress: 60, Status: stephub.StatusFailed}, func() {})
+	refused("going backwards", read(v.ID), step(2), func() {})
 }
