@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -140,33 +141,42 @@ func (s *Store) appendLocked(ctx context.Context, tx *sqlx.Tx, v stephub.Video, 
 // its next event.
 var errVideoMoved = errors.New("the video changed since it was read")
 
-// appendUnlocked is AppendEvent's way on PostgreSQL: it reads the video
-// videoID, then stores the event built from st as its next one with
-// appendIfUnchanged. That is two round trips to the database per event
-// instead of the four of a transaction that locks the video, and no lock
-// held in between. When it returns errVideoMoved, AppendEvent takes the
-// locking way.
+// appendUnlocked is AppendEvent's way on PostgreSQL: it takes the video
+// videoID as this Store last wrote it, or else reads it, then stores the
+// event built from st as its next one with appendIfUnchanged. That is one
+// or two round trips to the database per event instead of the four of a
+// transaction that locks the video, and no lock held in between. When it
+// returns errVideoMoved, AppendEvent takes the locking way.
 func (s *Store) appendUnlocked(ctx context.Context, videoID int64, st stephub.Step) (Appended, error) {
-	v, err := videoByID(ctx, s.db, videoID)
+	v, known := s.recent.get(videoID)
+	if !known {
+		var err error
+		if v, err = videoByID(ctx, s.db, videoID); err != nil {
+			return Appended{}, err
+		}
+	}
+	w, err := s.appendIfUnchanged(ctx, v, st)
 	if err != nil {
+		s.recent.forget(videoID)
 		return Appended{}, err
 	}
-	return s.appendIfUnchanged(ctx, v, st)
+	s.recent.put(w.after())
+	return w.appended(), nil
 }
 
 // appendIfUnchanged stores the event built from st as the next one of v
 // with one statement, which writes nothing unless the video's row is still
-// as v was read; otherwise it returns errVideoMoved. It is for PostgreSQL.
+// as v says; otherwise it returns errVideoMoved. It is for PostgreSQL.
 //
 // It returns errVideoMoved too, having written nothing, wherever the
 // outcome may hang on more than the video's row: an event that refunds its
 // cost, one whose idempotency key is stored already (the insert fails), and
 // any error of st against v, which the locking way reports after looking up
 // the key.
-func (s *Store) appendIfUnchanged(ctx context.Context, v stephub.Video, st stephub.Step) (Appended, error) {
+func (s *Store) appendIfUnchanged(ctx context.Context, v stephub.Video, st stephub.Step) (eventWrite, error) {
 	w, err := s.nextEvent(v, st)
 	if err != nil || w.refund {
-		return Appended{}, errVideoMoved
+		return eventWrite{}, errVideoMoved
 	}
 	n, err := s.writeEvent(ctx, s.db, w,
 		` AND last_seq = ? AND status = ? AND step = ? AND progress = ? AND attempts = ?
@@ -175,13 +185,13 @@ func (s *Store) appendIfUnchanged(ctx context.Context, v stephub.Video, st steph
 	var pqErr *pq.Error
 	switch {
 	case errors.As(err, &pqErr) && pqErr.Code == "23505": // unique_violation: the key is stored
-		return Appended{}, errVideoMoved
+		return eventWrite{}, errVideoMoved
 	case err != nil:
-		return Appended{}, fmt.Errorf("store the event: %w", err)
+		return eventWrite{}, fmt.Errorf("store the event: %w", err)
 	case n == 0:
-		return Appended{}, errVideoMoved
+		return eventWrite{}, errVideoMoved
 	}
-	return w.appended(), nil
+	return w, nil
 }
 
 // eventWrite is an event worked out from a video and a step, ready to
@@ -278,6 +288,17 @@ func (s *Store) nextEvent(v stephub.Video, st stephub.Step) (eventWrite, error) 
 
 func (w eventWrite) appended() Appended {
 	return Appended{Event: w.event, Payload: w.payload, StepDone: w.done}
+}
+
+// after is the video as writing w leaves it.
+func (w eventWrite) after() stephub.Video {
+	v := w.video
+	v.Status, v.Step, v.Progress, v.LastSeq, v.Attempts = w.event.Status, w.step.Step, w.step.Progress, w.event.ID, w.attempts
+	v.UpdatedAt, v.LeaseExpiresAt = w.event.At, w.leaseUntil
+	v.VideoURL = cmp.Or(w.step.VideoURL, v.VideoURL)
+	v.Error = cmp.Or(w.step.Error, v.Error)
+	v.StepStartedAt = cmp.Or(w.started, v.StepStartedAt)
+	return v
 }
 
 // writeEvent stores w's event and moves its video to it, on q, and returns

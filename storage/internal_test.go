@@ -394,9 +394,12 @@ func TestAppendIfUnchanged(t *testing.T) {
 	refused("another event", stale, step(3), func() { mustAppend(v.ID, step(2)) })
 
 	fresh := read(v.ID)
-	a, err := s.appendIfUnchanged(ctx, fresh, step(3))
-	if err != nil || a.Event.ID != fresh.LastSeq+1 || read(v.ID).LastSeq != a.Event.ID {
-		t.Fatalf("appendIfUnchanged on the video as it is = %+v, %v", a.Event, err)
+	w, err := s.appendIfUnchanged(ctx, fresh, step(3))
+	if err != nil || w.event.ID != fresh.LastSeq+1 || read(v.ID).LastSeq != w.event.ID {
+		t.Fatalf("appendIfUnchanged on the video as it is = %+v, %v", w.event, err)
+	}
+	if after := read(v.ID); !reflect.DeepEqual(w.after(), after) {
+		t.Errorf("after() = %+v, want the video as stored: %+v", w.after(), after)
 	}
 
 	// A video given back to the queue, then claimed again, between a read
@@ -420,4 +423,59 @@ func TestAppendIfUnchanged(t *testing.T) {
 	refused("a stored key", read(v.ID), again, func() {})
 	refused("a refund", read(v.ID), stephub.Step{Step: 6, Progress: 60, Status: stephub.StatusFailed}, func() {})
 	refused("going backwards", read(v.ID), step(2), func() {})
+}
+
+// TestAppendEventRemembersVideos: on PostgreSQL a store remembers the
+// videos it wrote, and an entry made stale by another node costs nothing
+// but the fast way.
+func TestAppendEventRemembersVideos(t *testing.T) {
+	ctx := t.Context()
+	url := testdb.Postgres(t)
+	s, other := openMigrated(t, url), openMigrated(t, url)
+	if _, err := s.EnsureUser(ctx, "ann", "ann@example.com", 1000); err != nil {
+		t.Fatal(err)
+	}
+	v, err := s.CreateVideo(ctx, "ann", stephub.Video{Prompt: "p", Model: "m", Cost: stephub.GenerateCost})
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendStep := func(s *Store, st stephub.Step) stephub.Event {
+		t.Helper()
+		a, err := s.AppendEvent(ctx, v.ID, st)
+		if err != nil {
+			t.Fatalf("AppendEvent(step %d): %v", st.Step, err)
+		}
+		return a.Event
+	}
+	remembered := func() (stephub.Video, bool) { return s.recent.get(v.ID) }
+
+	appendStep(s, stephub.Step{Step: 1, Progress: 10})
+	if r, ok := remembered(); !ok || r.LastSeq != 1 || r.Step != 1 {
+		t.Fatalf("after the first event the store remembers %+v, %t", r, ok)
+	}
+	appendStep(other, stephub.Step{Step: 2, Progress: 20})
+	// s's entry is stale: its next event still comes after other's.
+	if ev := appendStep(s, stephub.Step{Step: 3, Progress: 30}); ev.ID != 3 {
+		t.Fatalf("after another node's event, the event got id %d, want 3", ev.ID)
+	}
+	if _, ok := remembered(); ok {
+		t.Error("a stale entry is still remembered")
+	}
+	appendStep(s, stephub.Step{Step: 4, Progress: 40})
+	if r, ok := remembered(); !ok || r.LastSeq != 4 {
+		t.Errorf("the store remembers %+v, %t; want the video at event 4", r, ok)
+	}
+	appendStep(s, stephub.Step{Step: stephub.TotalSteps + 1, Progress: 100, Status: stephub.StatusCompleted})
+	if _, ok := remembered(); ok {
+		t.Error("a finished video is still remembered")
+	}
+	events, err := s.EventsAfter(ctx, v.ID, 0)
+	if err != nil || len(events) != 5 {
+		t.Fatalf("EventsAfter = %d events, %v; want 5", len(events), err)
+	}
+	for i, e := range events {
+		if e.Seq != int64(i+1) {
+			t.Errorf("event %d has seq %d", i, e.Seq)
+		}
+	}
 }

@@ -50,6 +50,9 @@ type Store struct {
 	// together share one commit, and wait for it here rather than in
 	// SQLite's busy handler, which sleeps up to 100 ms between tries.
 	group *groupCommit
+	// recent, on PostgreSQL, spares AppendEvent reading the video of each
+	// event.
+	recent *recentVideos
 }
 
 // Open connects to the database named by rawURL and checks that it answers.
@@ -186,7 +189,8 @@ func openPostgres(rawURL string) (*Store, error) {
 	db.SetMaxOpenConns(postgresConns)
 	db.SetMaxIdleConns(postgresConns)
 	db.SetConnMaxIdleTime(5 * time.Minute)
-	return &Store{db: sqlx.NewDb(db, "postgres"), dialect: DialectPostgres, url: rawURL, node: newNodeID()}, nil
+	return &Store{db: sqlx.NewDb(db, "postgres"), dialect: DialectPostgres, url: rawURL, node: newNodeID(),
+		recent: &recentVideos{}}, nil
 }
 
 // Close closes the database. Calls already running finish first.
