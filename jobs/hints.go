@@ -46,10 +46,9 @@ func (q *hintQueue) take(spare []storage.Hint) []storage.Hint {
 
 // sendHints tells the other nodes of the events published here until ctx
 // ends, then sends what is left. Hints that arrive while a batch is on its
-// way go together in the next, so under load a node sends a few
-// notifications a second rather than one per event, and no handler waits
-// for one. A batch that fails is logged and dropped: the other nodes catch
-// up with those videos at their next hint.
+// way go together in the next, so under load a notification carries
+// several, and no handler waits for one. A batch that fails is logged and
+// dropped: the other nodes catch up with those videos at their next hint.
 func (s *Service) sendHints(ctx context.Context) {
 	var batch []storage.Hint
 	send := func(ctx context.Context) {
