@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -476,6 +477,53 @@ func TestAppendEventRemembersVideos(t *testing.T) {
 	for i, e := range events {
 		if e.Seq != int64(i+1) {
 			t.Errorf("event %d has seq %d", i, e.Seq)
+		}
+	}
+}
+
+// TestQueueQueriesUseTheUnfinishedIndex: among many finished videos, the
+// generic plans that prepared statements come to use for claiming and for
+// expiring leases go through videos_unfinished_idx, not the whole table.
+func TestQueueQueriesUseTheUnfinishedIndex(t *testing.T) {
+	ctx := t.Context()
+	s := openMigrated(t, testdb.Postgres(t))
+	if _, err := s.EnsureUser(ctx, "ann", "ann@example.com", 1000); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.db.ExecContext(ctx, `INSERT INTO videos (user_id, status, prompt, model, cost, created_at, updated_at, lease_expires_at)
+		SELECT 'ann', CASE WHEN i % 500 = 0 THEN 'pending' WHEN i % 500 = 1 THEN 'processing' ELSE 'completed' END,
+		       'p', 'm', 1, now(), now(), CASE WHEN i % 500 = 1 THEN now() END
+		FROM generate_series(1, 20000) AS i`); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := s.db.Connx(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	for _, q := range []string{"ANALYZE videos", "SET plan_cache_mode = force_generic_plan"} {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, q := range map[string]string{
+		"claim":  "PREPARE claim AS " + pendingQuery + s.skipLocked(),
+		"expiry": "PREPARE expiry(timestamptz, int) AS " + s.db.Rebind(expiredQuery),
+	} {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+	for name, explain := range map[string]string{
+		"claim":  "EXPLAIN EXECUTE claim",
+		"expiry": "EXPLAIN EXECUTE expiry(now(), 100)",
+	} {
+		var plan []string
+		if err := conn.SelectContext(ctx, &plan, explain); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if text := strings.Join(plan, "\n"); !strings.Contains(text, "videos_unfinished_idx") {
+			t.Errorf("the %s query's generic plan does not use videos_unfinished_idx:\n%s", name, text)
 		}
 	}
 }

@@ -14,6 +14,17 @@ import (
 // out and may be with another worker now.
 var ErrLeaseLost = errors.New("storage: the video's lease is lost")
 
+// The queries that look for pending and for expired videos name their
+// status in the SQL, not as an argument: only then can a prepared
+// statement's generic plan tell that videos_unfinished_idx covers them.
+// With an argument, each claim walked every video ever made, oldest first,
+// and each look for expired leases read the whole table.
+const (
+	pendingQuery = "SELECT id FROM videos WHERE status = '" + string(stephub.StatusPending) + "' ORDER BY id LIMIT 1"
+	expiredQuery = "SELECT id FROM videos WHERE status = '" + string(stephub.StatusProcessing) + "' AND lease_expires_at < ?" +
+		" ORDER BY lease_expires_at LIMIT ?"
+)
+
 // Claim leases the oldest pending video to the caller: it becomes
 // processing, its attempts go up by one, and its lease runs for the Store's
 // lease from now. Concurrent claims, from any number of processes, never
@@ -23,8 +34,7 @@ func (s *Store) Claim(ctx context.Context) (stephub.Video, error) {
 	var v stephub.Video
 	err := s.inTx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
 		var id int64
-		if err := get(ctx, tx, &id, "SELECT id FROM videos WHERE status = ? ORDER BY id LIMIT 1"+s.skipLocked(),
-			stephub.StatusPending); err != nil {
+		if err := get(ctx, tx, &id, pendingQuery+s.skipLocked()); err != nil {
 			return err
 		}
 		t := now()
@@ -98,8 +108,7 @@ const maxExpiredPerCall = 100
 // several run at once.
 func (s *Store) ExpireLeases(ctx context.Context, maxAttempts int) ([]Expired, error) {
 	var ids []int64
-	if err := selectAll(ctx, s.db, &ids, `SELECT id FROM videos WHERE status = ? AND lease_expires_at < ?
-		ORDER BY lease_expires_at LIMIT ?`, stephub.StatusProcessing, now(), maxExpiredPerCall); err != nil {
+	if err := selectAll(ctx, s.db, &ids, expiredQuery, now(), maxExpiredPerCall); err != nil {
 		return nil, fmt.Errorf("find expired leases: %w", err)
 	}
 	var out []Expired
