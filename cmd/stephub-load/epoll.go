@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/stephub/stephub/internal/rawsock"
 	"github.com/stephub/stephub/pipeline"
 )
 
@@ -113,7 +114,7 @@ func (r *sseReaders) open(ctx context.Context, c *sseConn) error {
 	// What bufio read past the head is the stream's start.
 	c.pending, _ = br.Peek(br.Buffered())
 	c.pending = append([]byte(nil), c.pending...)
-	fd, err := dupDescriptor(conn.(*net.TCPConn))
+	fd, err := rawsock.Dup(conn.(*net.TCPConn))
 	if err != nil {
 		return err
 	}
@@ -222,20 +223,6 @@ func (r *sseReaders) process(c *sseConn, data []byte) (terminal bool) {
 			}
 		}
 	}
-}
-
-// dupDescriptor returns a duplicate of conn's socket descriptor, which
-// stays open when conn is closed.
-func dupDescriptor(conn *net.TCPConn) (int, error) {
-	raw, err := conn.SyscallConn()
-	if err != nil {
-		return -1, err
-	}
-	fd, dupErr := -1, error(nil)
-	if err := raw.Control(func(s uintptr) { fd, dupErr = syscall.Dup(int(s)) }); err != nil {
-		return -1, err
-	}
-	return fd, dupErr
 }
 
 // reconnect opens the connection again after the server dropped it.

@@ -7,6 +7,8 @@ import (
 	"net"
 	"syscall"
 	"time"
+
+	"github.com/stephub/stephub/internal/rawsock"
 )
 
 // read is the child: it opens n connections to addr over 127.0.0.2–9,
@@ -27,7 +29,7 @@ func read(addr string, n int) error {
 		if err != nil {
 			return err
 		}
-		fd, err := dup(c.(*net.TCPConn))
+		fd, err := rawsock.Dup(c.(*net.TCPConn))
 		c.Close()
 		if err != nil {
 			return err
@@ -56,18 +58,6 @@ func read(addr string, n int) error {
 	}
 	fmt.Printf("deliveries=%d p50=%s p99=%s max=%s\n", total.n, total.quantile(0.50), total.quantile(0.99), total.max)
 	return nil
-}
-
-func dup(c *net.TCPConn) (int, error) {
-	raw, err := c.SyscallConn()
-	if err != nil {
-		return -1, err
-	}
-	fd, dupErr := -1, error(nil)
-	if err := raw.Control(func(s uintptr) { fd, dupErr = syscall.Dup(int(s)) }); err != nil {
-		return -1, err
-	}
-	return fd, dupErr
 }
 
 // reader is one epoll loop and the latency of what it read.
