@@ -2,24 +2,53 @@ package jobs
 
 import (
 	"context"
+	"sync"
 
 	"github.com/stephub/stephub/storage"
 )
+
+// catchUpWorkers is how many videos a node catches up with at once, each
+// a read of the events table; one at a time, hints queued behind each
+// other's reads.
+const catchUpWorkers = 8
 
 // followOtherNodes catches the local subscribers up with the events other
 // nodes store, as their hints arrive, until ctx ends. A terminal event also
 // stops the video's mock job if it runs here: a cancel sent to another node
 // reaches it at once.
+//
+// The hints of one video go to one worker, in order, so a video is caught
+// up once at a time.
 func (s *Service) followOtherNodes(ctx context.Context) {
+	type hint struct{ videoID, seq int64 }
+	var workers sync.WaitGroup
+	queues := make([]chan hint, catchUpWorkers)
+	for i := range queues {
+		queues[i] = make(chan hint, 256)
+		workers.Go(func() {
+			for h := range queues[i] {
+				s.catchUp(h.videoID, h.seq)
+			}
+		})
+	}
+	defer func() {
+		for _, q := range queues {
+			close(q)
+		}
+		workers.Wait()
+	}()
+	queue := func(videoID, seq int64) {
+		queues[uint64(videoID)%catchUpWorkers] <- hint{videoID, seq}
+	}
 	err := s.store.Listen(ctx, s.logger, func(h storage.Hint) {
 		if h.Terminal {
 			s.stopMock(h.VideoID)
 		}
-		s.catchUp(h.VideoID)
+		queue(h.VideoID, h.Seq)
 	}, func() {
 		s.logger.Info("event hints reconnected; catching up every watched video")
 		for _, id := range s.publisher.Videos() {
-			s.catchUp(id)
+			queue(id, 0)
 		}
 	})
 	if err != nil && ctx.Err() == nil {
@@ -28,12 +57,13 @@ func (s *Service) followOtherNodes(ctx context.Context) {
 }
 
 // catchUp publishes the stored events of a video that its local
-// subscribers have not been given yet; nothing if nobody here watches it.
-func (s *Service) catchUp(videoID int64) {
+// subscribers have not been given yet, if they may lack event seq (0:
+// whatever there is); nothing if nobody here watches it.
+func (s *Service) catchUp(videoID, seq int64) {
 	unlock := s.lockVideo(videoID)
 	defer unlock()
 	last, watched := s.publisher.LastPublished(videoID)
-	if !watched {
+	if !watched || (seq > 0 && seq <= last) {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), hintTimeout)
