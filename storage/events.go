@@ -212,6 +212,10 @@ type eventWrite struct {
 // nextEvent works out the event st makes the next one of v, and what it
 // does to v, without touching the database. It refuses an event that v
 // cannot take.
+//
+// A video that goes on processing is leased for the Store's lease from now
+// (a post to a pending video claims it, and counts as an attempt); one that
+// finishes, or goes back to pending, is leased to nobody.
 func (s *Store) nextEvent(v stephub.Video, st stephub.Step) (eventWrite, error) {
 	// Checked here, where the refund is decided, so that no caller can
 	// give the cost back twice.
