@@ -17,6 +17,7 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/stephub/stephub/auth"
+	"github.com/stephub/stephub/internal/latency"
 )
 
 // load is one run: its clients, one per source address, and what the
@@ -34,7 +35,7 @@ type load struct {
 	reconnects atomic.Int64
 	// latency is sharded by subscriber: thousands of readers recording
 	// similar latencies into one set of counters would queue on them.
-	latency [latencyShards]histogram
+	latency [latencyShards]latency.Histogram
 }
 
 const latencyShards = 32
@@ -61,7 +62,7 @@ type result struct {
 	events, expected     int64
 	received, reconnects int64
 	window               time.Duration
-	latency              *[latencyShards]histogram
+	latency              *[latencyShards]latency.Histogram
 	cpu                  time.Duration
 	rssBefore, rssAfter  int64 // bytes, before and after connecting
 	rssEnd               int64 // bytes, at the end of the run
@@ -74,12 +75,12 @@ func (r result) String() string {
 		r.cfg.Transport, r.cfg.Videos, r.connections, r.events, r.received, r.expected-r.received, r.reconnects)
 	secs := r.window.Seconds()
 	if r.events > 0 {
-		var all histogram
+		var all latency.Histogram
 		for i := range r.latency {
-			all.merge(&r.latency[i])
+			all.Merge(&r.latency[i])
 		}
 		fmt.Fprintf(&b, " deliveries/s=%.0f p50=%s p99=%s max=%s", float64(r.received)/secs,
-			all.quantile(0.50), all.quantile(0.99), all.max())
+			all.Quantile(0.50), all.Quantile(0.99), all.Max())
 	}
 	if r.cfg.PID > 0 {
 		fmt.Fprintf(&b, " server_cpu=%.2fs", r.cpu.Seconds())
@@ -412,7 +413,7 @@ func (l *load) watchWS(ctx context.Context, n int, videoID int64, sub *subscribe
 type subscriber struct {
 	last     int64 // the id of the last event received
 	received int64
-	hist     *histogram
+	hist     *latency.Histogram
 }
 
 // deliver counts event id unless it was seen, records its latency, and
@@ -425,17 +426,10 @@ func (sub *subscriber) deliver(id int64, data []byte) (terminal bool) {
 	}
 	sub.last = id
 	sub.received++
-	i := bytes.LastIndex(data, []byte(`"sent":`))
-	if i < 0 {
+	sent, _, ok := latency.Stamp(data)
+	if !ok {
 		return bytes.Contains(data, []byte(`"status":"completed"`))
 	}
-	var sent int64
-	for _, c := range data[i+len(`"sent":`):] {
-		if c < '0' || c > '9' {
-			break
-		}
-		sent = sent*10 + int64(c-'0')
-	}
-	sub.hist.record(time.Duration(time.Now().UnixNano() - sent))
+	sub.hist.Record(time.Duration(time.Now().UnixNano() - sent))
 	return false
 }

@@ -21,6 +21,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"flag"
 	"fmt"
 	"log"
@@ -48,12 +49,12 @@ func main() {
 		warmup := fs.Duration("warmup", 20*time.Second, "how long to ping before measuring")
 		window := fs.Duration("window", 45*time.Second, "how long to measure")
 		fs.Parse(os.Args[2:])
-		err = idle(cmp(*conns, 15000), *interval, *warmup, *window)
+		err = idle(cmp.Or(*conns, 15000), *interval, *warmup, *window)
 	case "fanout":
 		rate := fs.Int("rate", 20, "events a second")
 		duration := fs.Duration("duration", 20*time.Second, "how long to send")
 		fs.Parse(os.Args[2:])
-		err = fanout(cmp(*conns, 10000), *rate, *duration)
+		err = fanout(cmp.Or(*conns, 10000), *rate, *duration)
 	case "read": // the child
 		addr := fs.String("addr", "", "where to connect")
 		fs.Parse(os.Args[2:])
@@ -64,13 +65,6 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-}
-
-func cmp(n, def int) int {
-	if n > 0 {
-		return n
-	}
-	return def
 }
 
 // peers are the server's ends of the child's connections.

@@ -1,13 +1,13 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"net"
 	"syscall"
 	"time"
 
+	"github.com/stephub/stephub/internal/latency"
 	"github.com/stephub/stephub/internal/rawsock"
 )
 
@@ -49,14 +49,14 @@ func read(addr string, n int) error {
 			done <- struct{}{}
 		}()
 	}
-	var total latencies
+	var total latency.Histogram
 	for range loops {
 		<-done
 	}
 	for _, r := range loops {
-		total.add(&r.lat)
+		total.Merge(&r.lat)
 	}
-	fmt.Printf("deliveries=%d p50=%s p99=%s max=%s\n", total.n, total.quantile(0.50), total.quantile(0.99), total.max)
+	fmt.Printf("deliveries=%d p50=%s p99=%s max=%s\n", total.Count(), total.Quantile(0.50), total.Quantile(0.99), total.Max())
 	return nil
 }
 
@@ -64,10 +64,8 @@ func read(addr string, n int) error {
 type reader struct {
 	epfd int
 	open int
-	lat  latencies
+	lat  latency.Histogram
 }
-
-var sentKey = []byte(`"sent":`)
 
 func (r *reader) run() {
 	events := make([]syscall.EpollEvent, 256)
@@ -92,54 +90,13 @@ func (r *reader) run() {
 			// matter; one that is counts where its stamp ends up.
 			now := time.Now().UnixNano()
 			for data := buf[:m]; ; {
-				i := bytes.Index(data, sentKey)
-				if i < 0 {
+				sent, rest, ok := latency.Stamp(data)
+				if !ok {
 					break
 				}
-				data = data[i+len(sentKey):]
-				var sent int64
-				for len(data) > 0 && data[0] >= '0' && data[0] <= '9' {
-					sent = sent*10 + int64(data[0]-'0')
-					data = data[1:]
-				}
-				r.lat.record(time.Duration(now - sent))
+				r.lat.Record(time.Duration(now - sent))
+				data = rest
 			}
 		}
 	}
-}
-
-// latencies is a histogram of 100 µs buckets up to 10 s.
-type latencies struct {
-	buckets [100000]int64
-	n       int64
-	max     time.Duration
-}
-
-const bucket = 100 * time.Microsecond
-
-func (l *latencies) record(d time.Duration) {
-	l.buckets[min(max(int(d/bucket), 0), len(l.buckets)-1)]++
-	l.n++
-	l.max = max(l.max, d)
-}
-
-func (l *latencies) add(o *latencies) {
-	for i, c := range o.buckets {
-		l.buckets[i] += c
-	}
-	l.n += o.n
-	l.max = max(l.max, o.max)
-}
-
-// quantile is the upper bound of the bucket that holds quantile q.
-func (l *latencies) quantile(q float64) time.Duration {
-	want := int64(q * float64(l.n))
-	var seen int64
-	for i, c := range l.buckets {
-		seen += c
-		if seen > want {
-			return time.Duration(i+1) * bucket
-		}
-	}
-	return l.max
 }
