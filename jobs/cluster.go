@@ -20,14 +20,13 @@ const catchUpWorkers = 8
 // The hints of one video go to one worker, in order, so a video is caught
 // up once at a time.
 func (s *Service) followOtherNodes(ctx context.Context) {
-	type hint struct{ videoID, seq int64 }
 	var workers sync.WaitGroup
-	queues := make([]chan hint, catchUpWorkers)
+	queues := make([]chan storage.Hint, catchUpWorkers)
 	for i := range queues {
-		queues[i] = make(chan hint, 256)
+		queues[i] = make(chan storage.Hint, 256)
 		workers.Go(func() {
 			for h := range queues[i] {
-				s.catchUp(h.videoID, h.seq)
+				s.catchUp(h.VideoID, h.Seq)
 			}
 		})
 	}
@@ -37,18 +36,18 @@ func (s *Service) followOtherNodes(ctx context.Context) {
 		}
 		workers.Wait()
 	}()
-	queue := func(videoID, seq int64) {
-		queues[uint64(videoID)%catchUpWorkers] <- hint{videoID, seq}
+	queue := func(h storage.Hint) {
+		queues[uint64(h.VideoID)%catchUpWorkers] <- h
 	}
 	err := s.store.Listen(ctx, s.logger, func(h storage.Hint) {
 		if h.Terminal {
 			s.stopMock(h.VideoID)
 		}
-		queue(h.VideoID, h.Seq)
+		queue(h)
 	}, func() {
 		s.logger.Info("event hints reconnected; catching up every watched video")
 		for _, id := range s.publisher.Videos() {
-			queue(id, 0)
+			queue(storage.Hint{VideoID: id}) // no seq: whatever there is
 		}
 	})
 	if err != nil && ctx.Err() == nil {

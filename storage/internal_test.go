@@ -339,6 +339,25 @@ func TestParseHints(t *testing.T) {
 	}
 }
 
+// mustAnn makes user ann on s, with credits for a few videos.
+func mustAnn(t *testing.T, s *Store) {
+	t.Helper()
+	if _, err := s.EnsureUser(t.Context(), "ann", "ann@example.com", 1000); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// annsVideo makes user ann on s if need be, and a new video of hers.
+func annsVideo(t *testing.T, s *Store) stephub.Video {
+	t.Helper()
+	mustAnn(t, s)
+	v, err := s.CreateVideo(t.Context(), "ann", stephub.Video{Prompt: "p", Model: "m", Cost: stephub.GenerateCost})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
 // TestAppendIfUnchanged checks PostgreSQL's one-statement append against a
 // video read before it changed: every change that the event would depend
 // on makes it write nothing, and so do the cases it leaves to the locking
@@ -346,16 +365,6 @@ func TestParseHints(t *testing.T) {
 func TestAppendIfUnchanged(t *testing.T) {
 	ctx := t.Context()
 	s := openMigrated(t, testdb.Postgres(t))
-	if _, err := s.EnsureUser(ctx, "ann", "ann@example.com", 1000); err != nil {
-		t.Fatal(err)
-	}
-	newVideo := func() stephub.Video {
-		v, err := s.CreateVideo(ctx, "ann", stephub.Video{Prompt: "p", Model: "m", Cost: stephub.GenerateCost})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return v
-	}
 	read := func(id int64) stephub.Video {
 		v, err := videoByID(ctx, s.db, id)
 		if err != nil {
@@ -389,7 +398,7 @@ func TestAppendIfUnchanged(t *testing.T) {
 		}
 	}
 
-	v := newVideo()
+	v := annsVideo(t, s)
 	mustAppend(v.ID, step(1))
 	stale := read(v.ID)
 	refused("another event", stale, step(3), func() { mustAppend(v.ID, step(2)) })
@@ -433,13 +442,7 @@ func TestAppendEventRemembersVideos(t *testing.T) {
 	ctx := t.Context()
 	url := testdb.Postgres(t)
 	s, other := openMigrated(t, url), openMigrated(t, url)
-	if _, err := s.EnsureUser(ctx, "ann", "ann@example.com", 1000); err != nil {
-		t.Fatal(err)
-	}
-	v, err := s.CreateVideo(ctx, "ann", stephub.Video{Prompt: "p", Model: "m", Cost: stephub.GenerateCost})
-	if err != nil {
-		t.Fatal(err)
-	}
+	v := annsVideo(t, s)
 	appendStep := func(s *Store, st stephub.Step) stephub.Event {
 		t.Helper()
 		a, err := s.AppendEvent(ctx, v.ID, st)
@@ -487,9 +490,7 @@ func TestAppendEventRemembersVideos(t *testing.T) {
 func TestQueueQueriesUseTheUnfinishedIndex(t *testing.T) {
 	ctx := t.Context()
 	s := openMigrated(t, testdb.Postgres(t))
-	if _, err := s.EnsureUser(ctx, "ann", "ann@example.com", 1000); err != nil {
-		t.Fatal(err)
-	}
+	mustAnn(t, s)
 	if _, err := s.db.ExecContext(ctx, `INSERT INTO videos (user_id, status, prompt, model, cost, created_at, updated_at, lease_expires_at)
 		SELECT 'ann', CASE WHEN i % 500 = 0 THEN 'pending' WHEN i % 500 = 1 THEN 'processing' ELSE 'completed' END,
 		       'p', 'm', 1, now(), now(), CASE WHEN i % 500 = 1 THEN now() END
