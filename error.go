@@ -1,7 +1,6 @@
 package stephub
 
 import (
-	"errors"
 	"sort"
 	"strings"
 )
@@ -72,14 +71,4 @@ var (
 // with it.
 func Invalid(fields map[string]string) *Error {
 	return &Error{Code: CodeValidation, Message: "the request is not valid", Fields: fields}
-}
-
-// ErrorCode returns the client-visible code of err: its *Error code, or
-// CodeInternal for anything else.
-func ErrorCode(err error) string {
-	var e *Error
-	if errors.As(err, &e) {
-		return e.Code
-	}
-	return CodeInternal
 }
