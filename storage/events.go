@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
-	"github.com/lib/pq"
 	"github.com/stephub/stephub"
 	"github.com/stephub/stephub/hub"
 )
@@ -125,7 +124,7 @@ func (s *Store) appendLocked(ctx context.Context, tx *sqlx.Tx, v stephub.Video, 
 	if err != nil {
 		return Appended{}, err
 	}
-	if _, err := s.writeEvent(ctx, tx, w, ""); err != nil {
+	if err := s.writeEvent(ctx, tx, w); err != nil {
 		return Appended{}, fmt.Errorf("store the event: %w", err)
 	}
 	if w.refund {
@@ -164,32 +163,22 @@ func (s *Store) appendUnlocked(ctx context.Context, videoID int64, st stephub.St
 	return w.appended(), nil
 }
 
-// appendIfUnchanged stores the event built from st as the next one of v
-// with one statement, which writes nothing unless the video's row is still
-// as v says; otherwise it returns errVideoMoved. It is for PostgreSQL.
+// appendIfUnchanged stores the event built from st as the next one of v,
+// in a batch with others (see eventBatch), but only if the video's row is
+// still as v says; otherwise it returns errVideoMoved, having written
+// nothing. It is for PostgreSQL.
 //
-// It returns errVideoMoved too, having written nothing, wherever the
-// outcome may hang on more than the video's row: an event that refunds its
-// cost, one whose idempotency key is stored already (the insert fails), and
-// any error of st against v, which the locking way reports after looking up
-// the key.
+// It returns errVideoMoved too wherever the outcome may hang on more than
+// the video's row: an event that refunds its cost, one whose idempotency
+// key is stored already, and any error of st against v, which the locking
+// way reports after looking up the key.
 func (s *Store) appendIfUnchanged(ctx context.Context, v stephub.Video, st stephub.Step) (eventWrite, error) {
 	w, err := s.nextEvent(v, st)
 	if err != nil || w.refund {
 		return eventWrite{}, errVideoMoved
 	}
-	n, err := s.writeEvent(ctx, s.db, w,
-		` AND last_seq = ? AND status = ? AND step = ? AND progress = ? AND attempts = ?
-		AND step_started_at IS NOT DISTINCT FROM ?`,
-		v.LastSeq, v.Status, v.Step, v.Progress, v.Attempts, v.StepStartedAt)
-	var pqErr *pq.Error
-	switch {
-	case errors.As(err, &pqErr) && pqErr.Code == "23505": // unique_violation: the key is stored
-		return eventWrite{}, errVideoMoved
-	case err != nil:
-		return eventWrite{}, fmt.Errorf("store the event: %w", err)
-	case n == 0:
-		return eventWrite{}, errVideoMoved
+	if err := s.batch.store(ctx, w); err != nil {
+		return eventWrite{}, err
 	}
 	return w, nil
 }
@@ -305,18 +294,14 @@ func (w eventWrite) after() stephub.Video {
 	return v
 }
 
-// writeEvent stores w's event and moves its video to it, on q, and returns
-// how many events it stored. Given a condition on the video's row (cond, a
-// ?-placeholder SQL fragment to AND to the row's WHERE, and its
-// arguments), it does both only if the row meets it; that is for
-// PostgreSQL only.
+// writeEvent stores w's event and moves its video to it, on q, whose
+// transaction has locked the video.
 //
-// PostgreSQL runs one statement: the INSERT in a WITH clause, which saves a
-// round trip on every event, or with a condition, the UPDATE in the WITH
-// clause and the INSERT of the rows it changed. SQLite has no INSERT in
-// WITH, and being in-process, no round trip to save: it runs two.
-func (s *Store) writeEvent(ctx context.Context, q sqlx.ExtContext, w eventWrite, cond string, condArgs ...any) (int64, error) {
-	const insert = "INSERT INTO events (video_id, seq, payload, terminal, idempotency_key, created_at)"
+// PostgreSQL runs one statement, the INSERT in a WITH clause, which saves a
+// round trip on every event. SQLite has no INSERT in WITH, and being
+// in-process, no round trip to save: it runs two.
+func (s *Store) writeEvent(ctx context.Context, q sqlx.ExtContext, w eventWrite) error {
+	const insert = "INSERT INTO events (video_id, seq, payload, terminal, idempotency_key, created_at) VALUES (?, ?, ?, ?, ?, ?)"
 	const update = `UPDATE videos
 		SET last_seq = ?, step = ?, progress = ?, status = ?,
 		    video_url = COALESCE(?, video_url), error = COALESCE(?, error),
@@ -326,22 +311,15 @@ func (s *Store) writeEvent(ctx context.Context, q sqlx.ExtContext, w eventWrite,
 	ev, st := w.event, w.step
 	insertArgs := []any{w.video.ID, ev.ID, string(w.payload), ev.Status.Terminal(), w.key, ev.At}
 	updateArgs := []any{ev.ID, st.Step, st.Progress, ev.Status, st.VideoURL, st.Error, w.started, ev.At, w.leaseUntil, w.attempts, w.video.ID}
-	switch {
-	case cond != "":
-		// Typed: a SELECT's placeholders take no type from the columns.
-		return exec(ctx, q, "WITH updated AS ("+update+cond+" RETURNING id) "+insert+
-			" SELECT ?::bigint, ?::bigint, ?::text, ?::boolean, ?::text, ?::timestamptz FROM updated",
-			slices.Concat(updateArgs, condArgs, insertArgs)...)
-	case s.dialect == DialectPostgres:
-		return exec(ctx, q, "WITH inserted AS ("+insert+" VALUES (?, ?, ?, ?, ?, ?)) "+update,
-			slices.Concat(insertArgs, updateArgs)...)
+	if s.dialect == DialectPostgres {
+		_, err := exec(ctx, q, "WITH inserted AS ("+insert+") "+update, slices.Concat(insertArgs, updateArgs)...)
+		return err
 	}
-	n, err := exec(ctx, q, insert+" VALUES (?, ?, ?, ?, ?, ?)", insertArgs...)
-	if err != nil {
-		return 0, err
+	if _, err := exec(ctx, q, insert, insertArgs...); err != nil {
+		return err
 	}
-	_, err = exec(ctx, q, update, updateArgs...)
-	return n, err
+	_, err := exec(ctx, q, update, updateArgs...)
+	return err
 }
 
 // EventsAfter returns the events of the video videoID whose sequence number

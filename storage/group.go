@@ -3,8 +3,6 @@ package storage
 import (
 	"context"
 	"fmt"
-	"slices"
-	"sync"
 
 	"github.com/jmoiron/sqlx"
 )
@@ -19,32 +17,24 @@ const maxGroup = 64
 // arrive while a commit is under way wait together and share the next one.
 // Each runs under a savepoint of that transaction, so a write that fails is
 // undone alone, and none returns before the commit that holds it is on disk.
-//
-// No goroutine of its own runs the commits: the first waiting writer does,
-// and then hands the turn to the next one waiting.
 type groupCommit struct {
-	db *sqlx.DB
+	db    *sqlx.DB
+	turns turns[*write]
+}
 
-	mu      sync.Mutex
-	queue   []*write
-	running bool // a writer is running a group; the queue waits for the next
+func newGroupCommit(db *sqlx.DB) *groupCommit {
+	g := &groupCommit{db: db}
+	g.turns = turns[*write]{max: maxGroup, run: g.commit}
+	return g
 }
 
 // write is one caller's transaction, waiting for its group.
 type write struct {
-	ctx  context.Context
-	fn   func(context.Context, *sqlx.Tx) error
-	done chan outcome // receives exactly one outcome
+	ctx context.Context
+	fn  func(context.Context, *sqlx.Tx) error
 	// panicked is what fn panicked with, if it did: the group goes on
 	// without it, and the panic is raised again in the caller's goroutine.
 	panicked any
-}
-
-// outcome is what a waiting writer learns: its write's result, or that it
-// is to run the next group.
-type outcome struct {
-	err  error
-	lead bool
 }
 
 // do runs fn in a transaction shared with other writes and returns once
@@ -53,82 +43,12 @@ type outcome struct {
 // gets ctx without its cancellation, so that one caller going away cannot
 // interrupt a transaction that others share.
 func (g *groupCommit) do(ctx context.Context, fn func(context.Context, *sqlx.Tx) error) error {
-	w := &write{ctx: ctx, fn: fn, done: make(chan outcome, 1)}
-	err := g.wait(w)
+	w := &write{ctx: ctx, fn: fn}
+	err := g.turns.do(ctx, w)
 	if w.panicked != nil {
 		panic(w.panicked)
 	}
 	return err
-}
-
-// wait queues w and returns its error once its group has run, running the
-// group itself when its turn comes.
-func (g *groupCommit) wait(w *write) error {
-	ctx := w.ctx
-	g.mu.Lock()
-	g.queue = append(g.queue, w)
-	lead := !g.running
-	g.running = true
-	g.mu.Unlock()
-	if lead {
-		return g.lead(w)
-	}
-	select {
-	case o := <-w.done:
-		return g.follow(w, o)
-	case <-ctx.Done():
-	}
-	g.mu.Lock()
-	select {
-	case o := <-w.done: // decided meanwhile
-		g.mu.Unlock()
-		return g.follow(w, o)
-	default:
-	}
-	if i := slices.Index(g.queue, w); i >= 0 {
-		g.queue = slices.Delete(g.queue, i, i+1)
-		g.mu.Unlock()
-		return fmt.Errorf("wait to write: %w", ctx.Err())
-	}
-	g.mu.Unlock()
-	return g.follow(w, <-w.done) // taken into a running group
-}
-
-// follow acts on the outcome a waiting writer received.
-func (g *groupCommit) follow(w *write, o outcome) error {
-	if o.lead {
-		return g.lead(w)
-	}
-	return o.err
-}
-
-// lead runs one group, which holds self, hands every other writer in it its
-// result, and passes the turn to the first writer still waiting.
-func (g *groupCommit) lead(self *write) error {
-	g.mu.Lock()
-	n := min(len(g.queue), maxGroup)
-	group := slices.Clone(g.queue[:n])
-	g.queue = slices.Delete(g.queue, 0, n)
-	g.mu.Unlock()
-
-	errs := g.commit(group)
-	var own error
-	for i, w := range group {
-		if w == self {
-			own = errs[i]
-		} else {
-			w.done <- outcome{err: errs[i]}
-		}
-	}
-
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if len(g.queue) > 0 {
-		g.queue[0].done <- outcome{lead: true}
-	} else {
-		g.running = false
-	}
-	return own
 }
 
 // commit runs the writes of group in one transaction and returns each one's

@@ -154,9 +154,9 @@ func waitQueued(t *testing.T, s *Store, n int) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		s.group.mu.Lock()
-		queued := len(s.group.queue)
-		s.group.mu.Unlock()
+		s.group.turns.mu.Lock()
+		queued := len(s.group.turns.queue)
+		s.group.turns.mu.Unlock()
 		if queued == n {
 			return
 		}
@@ -310,10 +310,10 @@ func TestSQLiteWriteQueueDrains(t *testing.T) {
 			t.Errorf("write %d: %v; read back: %v", i, err, stored)
 		}
 	}
-	s.group.mu.Lock()
-	defer s.group.mu.Unlock()
-	if s.group.running || len(s.group.queue) > 0 {
-		t.Errorf("after the last write: running %t, %d queued; want idle", s.group.running, len(s.group.queue))
+	s.group.turns.mu.Lock()
+	defer s.group.turns.mu.Unlock()
+	if s.group.turns.running || len(s.group.turns.queue) > 0 {
+		t.Errorf("after the last write: running %t, %d queued; want idle", s.group.turns.running, len(s.group.turns.queue))
 	}
 }
 
@@ -484,10 +484,11 @@ func TestAppendEventRemembersVideos(t *testing.T) {
 	}
 }
 
-// TestQueueQueriesUseTheUnfinishedIndex: among many finished videos, the
-// generic plans that prepared statements come to use for claiming and for
-// expiring leases go through videos_unfinished_idx, not the whole table.
-func TestQueueQueriesUseTheUnfinishedIndex(t *testing.T) {
+// TestQueriesUseTheirIndexes: among many finished videos, the generic plans
+// that prepared statements come to use for claiming and for expiring
+// leases go through videos_unfinished_idx, not the whole table, and a batch
+// of events finds its videos by their primary key.
+func TestQueriesUseTheirIndexes(t *testing.T) {
 	ctx := t.Context()
 	s := openMigrated(t, testdb.Postgres(t))
 	mustAnn(t, s)
@@ -510,21 +511,125 @@ func TestQueueQueriesUseTheUnfinishedIndex(t *testing.T) {
 	for name, q := range map[string]string{
 		"claim":  "PREPARE claim AS " + pendingQuery + s.skipLocked(),
 		"expiry": "PREPARE expiry(timestamptz, int) AS " + s.db.Rebind(expiredQuery),
+		"batch":  "PREPARE batch AS " + s.db.Rebind(batchInsert),
 	} {
 		if _, err := conn.ExecContext(ctx, q); err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
 	}
-	for name, explain := range map[string]string{
-		"claim":  "EXPLAIN EXECUTE claim",
-		"expiry": "EXPLAIN EXECUTE expiry(now(), 100)",
+	for name, q := range map[string]struct{ explain, index string }{
+		"claim":  {"EXPLAIN EXECUTE claim", "videos_unfinished_idx"},
+		"expiry": {"EXPLAIN EXECUTE expiry(now(), 100)", "videos_unfinished_idx"},
+		"batch":  {"EXPLAIN EXECUTE batch(" + strings.Repeat("NULL, ", 19) + "NULL)", "videos_pkey"},
 	} {
 		var plan []string
-		if err := conn.SelectContext(ctx, &plan, explain); err != nil {
+		if err := conn.SelectContext(ctx, &plan, q.explain); err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		if text := strings.Join(plan, "\n"); !strings.Contains(text, "videos_unfinished_idx") {
-			t.Errorf("the %s query's generic plan does not use videos_unfinished_idx:\n%s", name, text)
+		if text := strings.Join(plan, "\n"); !strings.Contains(text, q.index) || strings.Contains(text, "Seq Scan on videos") {
+			t.Errorf("the %s query's generic plan does not use %s:\n%s", name, q.index, text)
 		}
+	}
+}
+
+// TestEventBatch writes PostgreSQL batches of events worked out from
+// videos as read: each event is stored, with its video moved to it exactly
+// as after() says, or left out with nothing written, alone in its batch.
+func TestEventBatch(t *testing.T) {
+	ctx := t.Context()
+	s := openMigrated(t, testdb.Postgres(t))
+	read := func(id int64) stephub.Video {
+		t.Helper()
+		v, err := videoByID(ctx, s.db, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	started := func(n int) stephub.Video {
+		t.Helper()
+		v := annsVideo(t, s)
+		for i := 1; i <= n; i++ {
+			if _, err := s.AppendEvent(ctx, v.ID, stephub.Step{Step: i, Progress: i, IdempotencyKey: fmt.Sprint("k", i)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return read(v.ID)
+	}
+	next := func(v stephub.Video, st stephub.Step) *batchedEvent {
+		t.Helper()
+		w, err := s.nextEvent(v, st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &batchedEvent{ctx: ctx, w: w}
+	}
+	// check compares the outcome of e with want (nil: stored) and the
+	// database with it.
+	check := func(name string, e *batchedEvent, got, want error, before stephub.Video) {
+		t.Helper()
+		if !errors.Is(got, want) {
+			t.Errorf("%s: %v, want %v", name, got, want)
+		}
+		after := read(e.w.video.ID)
+		events, err := s.EventsAfter(ctx, after.ID, before.LastSeq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case want != nil && (!reflect.DeepEqual(after, before) || len(events) > 0):
+			t.Errorf("%s: refused, yet the video went from %+v to %+v with %d events", name, before, after, len(events))
+		case want == nil && !reflect.DeepEqual(after, e.w.after()):
+			t.Errorf("%s: the video is %+v, want %+v", name, after, e.w.after())
+		case want == nil && (len(events) != 1 || string(events[0].Data) != string(e.w.payload)):
+			t.Errorf("%s: %d events stored, want its payload %s", name, len(events), e.w.payload)
+		}
+	}
+
+	pending, inStep, stale, twice, keyed := annsVideo(t, s), started(1), started(1), started(2), started(3)
+	url, failure := "https://cdn.example/v.mp4", "no"
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	batch := []*batchedEvent{
+		next(pending, stephub.Step{Step: 1, Progress: 5, Message: "claims it"}),
+		next(inStep, stephub.Step{Step: 1, Progress: 9, IdempotencyKey: "new", Data: []byte(`{"a":1}`)}),
+		next(stale, stephub.Step{Step: 3, Progress: 30}),
+		next(twice, stephub.Step{Step: 3, Progress: 30}),
+		next(twice, stephub.Step{Step: 4, Progress: 40}),
+		next(keyed, stephub.Step{Step: 4, Progress: 40, IdempotencyKey: "k3"}),
+		next(keyed, stephub.Step{Step: stephub.TotalSteps + 1, Progress: 100, Status: stephub.StatusCompleted, VideoURL: &url, Error: &failure}),
+	}
+	batch[6].ctx = cancelled
+	if _, err := s.AppendEvent(ctx, stale.ID, stephub.Step{Step: 2, Progress: 20}); err != nil {
+		t.Fatal(err)
+	}
+	stale = read(stale.ID)
+	errs := s.batch.write(batch)
+
+	check("a claim", batch[0], errs[0], nil, pending)
+	check("same step, with data and a key", batch[1], errs[1], nil, inStep)
+	check("a stale read", batch[2], errs[2], errVideoMoved, stale)
+	if (errs[3] == nil) == (errs[4] == nil) {
+		t.Errorf("two events from one read: %v and %v, want one stored", errs[3], errs[4])
+	}
+	if errs[3] == nil {
+		check("the first of two", batch[3], errs[3], nil, twice)
+	} else {
+		check("the second of two", batch[4], errs[4], nil, twice)
+	}
+	check("a stored key", batch[5], errs[5], errVideoMoved, keyed)
+	check("a caller gone", batch[6], errs[6], context.Canceled, keyed)
+
+	// An event whose insert fails fails its statement: the others are
+	// stored all the same, each alone.
+	clash, fine := started(1), started(1)
+	if _, err := s.db.ExecContext(ctx, `INSERT INTO events (video_id, seq, payload, created_at) VALUES ($1, 2, '{}', now())`, clash.ID); err != nil {
+		t.Fatal(err)
+	}
+	batch = []*batchedEvent{next(fine, stephub.Step{Step: 2, Progress: 20}), next(clash, stephub.Step{Step: 2, Progress: 20})}
+	errs = s.batch.write(batch)
+	check("beside a clash", batch[0], errs[0], nil, fine)
+	if !errors.Is(errs[1], errVideoMoved) || !reflect.DeepEqual(read(clash.ID), clash) {
+		t.Errorf("the clash: %v, video %+v; want errVideoMoved, the video unchanged", errs[1], read(clash.ID))
 	}
 }

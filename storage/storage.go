@@ -53,6 +53,8 @@ type Store struct {
 	// recent, on PostgreSQL, spares AppendEvent reading the video of each
 	// event.
 	recent *recentVideos
+	// batch, on PostgreSQL, stores several events to a statement.
+	batch *eventBatch
 }
 
 // Open connects to the database named by rawURL and checks that it answers.
@@ -158,7 +160,7 @@ func openSQLite(rest string) (*Store, error) {
 	// The driver registers as "sqlite", a name sqlx does not know; "sqlite3"
 	// gives it the ? bind type without touching sqlx's global registry.
 	sdb := sqlx.NewDb(db, "sqlite3")
-	return &Store{db: sdb, dialect: DialectSQLite, group: &groupCommit{db: sdb}}, nil
+	return &Store{db: sdb, dialect: DialectSQLite, group: newGroupCommit(sdb)}, nil
 }
 
 // hasPragma reports whether one of the _pragma values sets name.
@@ -189,8 +191,9 @@ func openPostgres(rawURL string) (*Store, error) {
 	db.SetMaxOpenConns(postgresConns)
 	db.SetMaxIdleConns(postgresConns)
 	db.SetConnMaxIdleTime(5 * time.Minute)
-	return &Store{db: sqlx.NewDb(db, "postgres"), dialect: DialectPostgres, url: rawURL, node: newNodeID(),
-		recent: &recentVideos{}}, nil
+	sdb := sqlx.NewDb(db, "postgres")
+	return &Store{db: sdb, dialect: DialectPostgres, url: rawURL, node: newNodeID(),
+		recent: &recentVideos{}, batch: newEventBatch(sdb)}, nil
 }
 
 // Close closes the database. Calls already running finish first.
