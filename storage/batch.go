@@ -26,11 +26,12 @@ const batchTimeout = 30 * time.Second
 // they update.
 type eventBatch struct {
 	db    *sqlx.DB
+	query string // batchInsert, bound once: it is long
 	turns turns[*batchedEvent]
 }
 
 func newEventBatch(db *sqlx.DB) *eventBatch {
-	b := &eventBatch{db: db}
+	b := &eventBatch{db: db, query: db.Rebind(batchInsert)}
 	b.turns = turns[*batchedEvent]{max: maxBatch, run: b.write}
 	return b
 }
@@ -130,7 +131,7 @@ func (b *eventBatch) insert(batch []*batchedEvent) ([]bool, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
 	defer cancel()
-	rows, err := b.db.QueryContext(ctx, b.db.Rebind(batchInsert), c.args()...)
+	rows, err := b.db.QueryContext(ctx, b.query, c.args()...)
 	if err != nil {
 		return nil, err
 	}
