@@ -149,22 +149,11 @@ func holdWriter(t *testing.T, s *Store) (release func() error) {
 	}
 }
 
-// waitQueued waits until n writes wait for the SQLite write turn.
+// waitQueued waits until n writes wait for the SQLite write turn, which
+// a write holds.
 func waitQueued(t *testing.T, s *Store, n int) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		s.group.turns.mu.Lock()
-		queued := len(s.group.turns.queue)
-		s.group.turns.mu.Unlock()
-		if queued == n {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d writes queued; want %d", queued, n)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitTurns(t, &s.group.turns, n, true)
 }
 
 // TestSQLiteWriterWaitEndsWithContext holds SQLite's write turn: a write

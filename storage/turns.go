@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -79,28 +80,42 @@ func (t *turns[T]) follow(w *waiter[T], o outcome) error {
 }
 
 // lead runs one group, which holds self, hands every other caller in it
-// its result, and passes the turn to the first caller still waiting.
-func (t *turns[T]) lead(self *waiter[T]) error {
+// its result, and passes the turn to the first caller still waiting. If
+// run panics, the others in the group fail, the turn passes all the same,
+// and the panic goes on up self's goroutine.
+func (t *turns[T]) lead(self *waiter[T]) (own error) {
 	t.mu.Lock()
 	n := min(len(t.queue), t.max)
 	group := slices.Clone(t.queue[:n])
 	t.queue = slices.Delete(t.queue, 0, n)
 	t.mu.Unlock()
+	defer t.pass()
 
 	items := make([]T, len(group))
 	for i, w := range group {
 		items[i] = w.item
 	}
-	errs := t.run(items)
-	var own error
-	for i, w := range group {
-		if w == self {
-			own = errs[i]
-		} else {
-			w.done <- outcome{err: errs[i]}
+	errs := make([]error, len(group))
+	ran := false
+	defer func() {
+		if !ran {
+			for i := range errs {
+				errs[i] = errors.New("storage: a group of writes panicked")
+			}
 		}
-	}
+		for i, w := range group {
+			if w != self {
+				w.done <- outcome{err: errs[i]}
+			}
+		}
+	}()
+	copy(errs, t.run(items))
+	ran = true
+	return errs[slices.Index(group, self)]
+}
 
+// pass hands the turn to the first caller waiting, if any.
+func (t *turns[T]) pass() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if len(t.queue) > 0 {
@@ -108,5 +123,4 @@ func (t *turns[T]) lead(self *waiter[T]) error {
 	} else {
 		t.running = false
 	}
-	return own
 }
