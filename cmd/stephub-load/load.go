@@ -67,6 +67,7 @@ type result struct {
 	rssBefore, rssAfter  int64 // bytes, before and after connecting
 	rssEnd               int64 // bytes, at the end of the run
 	rssPeak              int64
+	steal                float64 // the share of the machine's CPU stolen by the host
 }
 
 func (r result) String() string {
@@ -100,6 +101,7 @@ func (r result) String() string {
 			}
 		}
 	}
+	fmt.Fprintf(&b, " steal=%.1f%%", 100*r.steal)
 	return b.String()
 }
 
@@ -107,6 +109,11 @@ func (l *load) logf(format string, args ...any) { fmt.Fprintf(l.log, format+"\n"
 
 func (l *load) run(ctx context.Context) (result, error) {
 	res := result{cfg: l.cfg, latency: &l.latency}
+	defer func() {
+		for _, c := range l.clients {
+			c.CloseIdleConnections()
+		}
+	}()
 	if err := l.prepareUser(ctx); err != nil {
 		return res, err
 	}
@@ -173,6 +180,10 @@ func (l *load) run(ctx context.Context) (result, error) {
 		return res, err
 	}
 	res.rssBefore, res.rssAfter = before.rss, connectedProc.rss
+	cpuBefore, err := readCPUTimes()
+	if err != nil {
+		return res, err
+	}
 
 	start := time.Now()
 	var posted []int64
@@ -208,6 +219,11 @@ func (l *load) run(ctx context.Context) (result, error) {
 	if err != nil {
 		return res, err
 	}
+	cpuAfter, err := readCPUTimes()
+	if err != nil {
+		return res, err
+	}
+	res.steal = stealShare(cpuBefore, cpuAfter)
 	stopSubs()
 	subs.Wait()
 	res.cpu = after.cpu - connectedProc.cpu
@@ -282,12 +298,18 @@ func (l *load) post(ctx context.Context, videos []int64) ([]int64, error) {
 	var errOnce sync.Once
 	var postErr error
 	var wg sync.WaitGroup
+	start := time.Now()
+	interval := time.Duration(float64(time.Second) / l.cfg.Rate)
 	for p := range l.cfg.Posters {
 		client := l.clients[p%len(l.clients)]
 		wg.Go(func() {
 			for i := range due {
 				v := i % len(videos)
-				body := fmt.Sprintf(`{"step":1,"message":"load","progress":1,"data":{"sent":%d}}`, time.Now().UnixNano())
+				// Stamped with when it was due, not when a poster got to
+				// it: a server that holds the posters up is not let off
+				// the time its events wait to be sent.
+				sent := start.Add(time.Duration(i) * interval)
+				body := fmt.Sprintf(`{"step":1,"message":"load","progress":1,"data":{"sent":%d}}`, sent.UnixNano())
 				if err := l.postEvent(ctx, client, videos[v], body); err != nil {
 					errOnce.Do(func() { postErr = err })
 					continue
@@ -296,8 +318,6 @@ func (l *load) post(ctx context.Context, videos []int64) ([]int64, error) {
 			}
 		})
 	}
-	start := time.Now()
-	interval := time.Duration(float64(time.Second) / l.cfg.Rate)
 	for i := range total {
 		if wait := time.Until(start.Add(time.Duration(i) * interval)); wait > 0 {
 			time.Sleep(wait)

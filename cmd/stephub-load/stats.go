@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"strconv"
 	"strings"
@@ -48,4 +49,43 @@ func readProc(pid int) (procSample, error) {
 		}
 	}
 	return p, nil
+}
+
+// cpuTimes is the machine's CPU time so far, in clock ticks: all of it, and
+// the share the hypervisor gave to other guests while this one had work
+// (steal), which slows a run down as much as any load of its own.
+type cpuTimes struct{ total, steal int64 }
+
+// readCPUTimes reads the first line of /proc/stat: user, nice, system,
+// idle, iowait, irq, softirq, steal (guest time is counted in user).
+func readCPUTimes() (cpuTimes, error) {
+	stat, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return cpuTimes{}, err
+	}
+	line, _, _ := strings.Cut(string(stat), "\n")
+	fields := strings.Fields(line)
+	if len(fields) < 9 || fields[0] != "cpu" {
+		return cpuTimes{}, fmt.Errorf("/proc/stat: unexpected first line %q", line)
+	}
+	var t cpuTimes
+	for i, f := range fields[1:9] {
+		n, err := strconv.ParseInt(f, 10, 64)
+		if err != nil {
+			return cpuTimes{}, fmt.Errorf("/proc/stat: %w", err)
+		}
+		t.total += n
+		if i == 7 {
+			t.steal = n
+		}
+	}
+	return t, nil
+}
+
+// stealShare is the share of the machine's CPU time stolen between a and b.
+func stealShare(a, b cpuTimes) float64 {
+	if b.total <= a.total {
+		return 0
+	}
+	return float64(b.steal-a.steal) / float64(b.total-a.total)
 }
