@@ -310,6 +310,9 @@ func (l *load) post(ctx context.Context, videos []int64) ([]int64, error) {
 				// the time its events wait to be sent.
 				sent := start.Add(time.Duration(i) * interval)
 				body := fmt.Sprintf(`{"step":1,"message":"load","progress":1,"data":{"sent":%d}}`, sent.UnixNano())
+				if sent.Before(start.Add(l.cfg.Warmup)) {
+					body = `{"step":1,"message":"warm-up","progress":1}` // delivered and counted, not timed
+				}
 				if err := l.postEvent(ctx, client, videos[v], body); err != nil {
 					errOnce.Do(func() { postErr = err })
 					continue

@@ -3,7 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stephub/stephub/internal/latency"
 	"github.com/stephub/stephub/internal/leakcheck"
 )
 
@@ -75,18 +76,37 @@ func startStephub(t *testing.T) (string, int) {
 }
 
 // TestLoadRun runs a small mixed load against a real server: every event
-// reaches every subscriber of its video, and the result line reports the
-// latency, the server's CPU and memory, and the host's steal.
+// reaches every subscriber of its video, those of the warm-up untimed, and
+// the result line reports the latency, the server's CPU and memory, and
+// the host's steal.
 func TestLoadRun(t *testing.T) {
 	url, pid := startStephub(t)
-	var out, log bytes.Buffer
-	args := []string{"-server", url, "-worker-token", "w", "-admin-token", "a", "-pid", strconv.Itoa(pid),
-		"-videos", "3", "-subscribers", "12", "-transport", "mixed", "-rate", "100", "-duration", "1s",
-		"-posters", "4", "-source-ips", "2", "-settle", "20s"}
-	if err := run(t.Context(), args, func(string) string { return "" }, &out, &log); err != nil {
+	var log bytes.Buffer
+	cfg, err := parseFlags([]string{"-server", url, "-worker-token", "w", "-admin-token", "a", "-pid", strconv.Itoa(pid),
+		"-videos", "3", "-subscribers", "12", "-transport", "mixed", "-rate", "100", "-duration", "1s", "-warmup", "500ms",
+		"-posters", "4", "-source-ips", "2", "-settle", "20s"}, func(string) string { return "" }, &log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := newLoad(cfg, &log).run(t.Context())
+	if err != nil {
 		t.Fatalf("run: %v\n%s", err, log.String())
 	}
-	line := out.String()
+	// 100 events over 3 videos, then each video's terminal event, to 4
+	// subscribers each; the 50 events due in the first half second are
+	// not timed.
+	if res.events != 100 || res.received != (100+3)*4 || res.expected != res.received {
+		t.Errorf("%d events, %d of %d deliveries; want 100, %d of %d", res.events, res.received, res.expected, (100+3)*4, (100+3)*4)
+	}
+	var timed latency.Histogram
+	for i := range res.latency {
+		timed.Merge(&res.latency[i])
+	}
+	if timed.Count() != 50*4 {
+		t.Errorf("%d deliveries timed, want %d", timed.Count(), 50*4)
+	}
+
+	line := res.String()
 	field := func(name string) string {
 		m := regexp.MustCompile(` ` + name + `=(\S+)`).FindStringSubmatch(line)
 		if m == nil {
@@ -94,24 +114,25 @@ func TestLoadRun(t *testing.T) {
 		}
 		return m[1]
 	}
-	// 100 events over 3 videos, then each video's terminal event, to 4
-	// subscribers each.
-	if events, deliveries := field("events"), field("deliveries"); events != "100" || deliveries != fmt.Sprint((100+3)*4) {
-		t.Errorf("events=%s deliveries=%s, want 100 and %d", events, deliveries, (100+3)*4)
-	}
 	if lost := field("lost"); lost != "0" {
 		t.Errorf("lost=%s", lost)
 	}
-	for _, name := range []string{"p50", "p99", "max"} {
+	for _, name := range []string{"p50", "p99", "max", "server_cpu"} {
 		if d, err := time.ParseDuration(field(name)); err != nil || d <= 0 {
-			t.Errorf("%s=%s, want a positive latency", name, field(name))
+			t.Errorf("%s=%s, want a positive duration", name, field(name))
 		}
 	}
-	if cpu, err := time.ParseDuration(field("server_cpu")); err != nil || cpu <= 0 {
-		t.Errorf("server_cpu=%s, want some", field("server_cpu"))
-	}
-	steal, err := strconv.ParseFloat(strings.TrimSuffix(field("steal"), "%"), 64)
-	if err != nil || steal < 0 || steal > 100 {
+	if steal, err := strconv.ParseFloat(strings.TrimSuffix(field("steal"), "%"), 64); err != nil || steal < 0 || steal > 100 {
 		t.Errorf("steal=%s, want a share", field("steal"))
+	}
+}
+
+func TestParseFlagsRefusesLongWarmup(t *testing.T) {
+	for _, warmup := range []string{"10s", "11s", "-1s"} {
+		_, err := parseFlags([]string{"-worker-token", "w", "-admin-token", "a", "-duration", "10s", "-warmup", warmup},
+			func(string) string { return "" }, io.Discard)
+		if err == nil {
+			t.Errorf("-warmup %s with -duration 10s was taken", warmup)
+		}
 	}
 }

@@ -42,6 +42,7 @@ type config struct {
 	Transport   string // sse, ws or mixed
 	Rate        float64
 	Duration    time.Duration
+	Warmup      time.Duration // the start of Duration whose events are not timed
 	Posters     int
 	SourceIPs   int
 	PID         int
@@ -69,6 +70,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 	fs.StringVar(&c.Transport, "transport", "sse", "sse, ws, or mixed (alternating)")
 	fs.Float64Var(&c.Rate, "rate", 100, "events per second in all, spread over the videos; 0 posts none (an idle run)")
 	fs.DurationVar(&c.Duration, "duration", 10*time.Second, "how long to post events (or to hold idle connections)")
+	fs.DurationVar(&c.Warmup, "warmup", 0, "how long, from the start of -duration, events are delivered and counted but not timed, to measure the steady state without the first event of each video")
 	fs.IntVar(&c.Posters, "posters", 16, "concurrent event posters")
 	fs.IntVar(&c.SourceIPs, "source-ips", 8, "client source addresses 127.0.0.2, 127.0.0.3, … to spread sockets over")
 	fs.IntVar(&c.PID, "pid", 0, "the server's process id, to read its CPU time and memory from /proc")
@@ -90,6 +92,8 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 		return config{}, fmt.Errorf("-transport %q: want sse, ws or mixed", c.Transport)
 	case c.Rate < 0:
 		return config{}, errors.New("-rate must not be negative")
+	case c.Warmup < 0 || c.Warmup >= c.Duration && c.Rate > 0:
+		return config{}, errors.New("-warmup must be shorter than -duration, and not negative")
 	}
 	return c, nil
 }
