@@ -425,7 +425,7 @@ func TestAppendIfUnchanged(t *testing.T) {
 }
 
 // TestAppendEventRemembersVideos: on PostgreSQL a store remembers the
-// videos it wrote, and an entry made stale by another node costs nothing
+// videos it created, claimed or wrote, and an entry made stale by another node costs nothing
 // but the fast way.
 func TestAppendEventRemembersVideos(t *testing.T) {
 	ctx := t.Context()
@@ -442,6 +442,15 @@ func TestAppendEventRemembersVideos(t *testing.T) {
 	}
 	remembered := func() (stephub.Video, bool) { return s.recent.get(v.ID) }
 
+	if r, ok := remembered(); !ok || r.Status != stephub.StatusPending || r.LastSeq != 0 {
+		t.Fatalf("after creating the video the store remembers %+v, %t", r, ok)
+	}
+	if _, err := s.Claim(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if r, ok := remembered(); !ok || r.Status != stephub.StatusProcessing || r.Attempts != 1 {
+		t.Fatalf("after claiming the video the store remembers %+v, %t", r, ok)
+	}
 	appendStep(s, stephub.Step{Step: 1, Progress: 10})
 	if r, ok := remembered(); !ok || r.LastSeq != 1 || r.Step != 1 {
 		t.Fatalf("after the first event the store remembers %+v, %t", r, ok)

@@ -52,6 +52,7 @@ func (s *Store) Claim(ctx context.Context) (stephub.Video, error) {
 		}
 		return stephub.Video{}, fmt.Errorf("claim a video: %w", err)
 	}
+	s.remember(v)
 	return v, nil
 }
 

@@ -10,7 +10,7 @@ import (
 const maxRecentVideos = 10000
 
 // recentVideos remembers each video as this Store last wrote it with
-// appendIfUnchanged, so that the next event of a job in progress need not
+// appendIfUnchanged, created it or claimed it, so that the next event of a job in progress need not
 // read its video first: appendIfUnchanged checks the row anyway, and an
 // entry gone stale (another node wrote the video since) costs one statement
 // that writes nothing. A video that reaches a terminal status is
@@ -48,4 +48,12 @@ func (r *recentVideos) forget(id int64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	delete(r.videos, id)
+}
+
+// remember keeps v, as just written, for the next event's fast way, on
+// PostgreSQL.
+func (s *Store) remember(v stephub.Video) {
+	if s.recent != nil {
+		s.recent.put(v)
+	}
 }

@@ -63,6 +63,7 @@ func (s *Store) CreateVideo(ctx context.Context, userID string, v stephub.Video)
 	if err != nil {
 		return stephub.Video{}, fmt.Errorf("create video for user %q: %w", userID, err)
 	}
+	s.remember(out)
 	return out, nil
 }
 
