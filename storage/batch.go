@@ -27,24 +27,18 @@ const batchTimeout = 30 * time.Second
 type eventBatch struct {
 	db    *sqlx.DB
 	query string // batchInsert, bound once: it is long
-	turns turns[*batchedEvent]
+	turns turns[eventWrite]
 }
 
 func newEventBatch(db *sqlx.DB) *eventBatch {
 	b := &eventBatch{db: db, query: db.Rebind(batchInsert)}
-	b.turns = turns[*batchedEvent]{max: maxBatch, run: b.write}
+	b.turns = turns[eventWrite]{max: maxBatch, run: b.write}
 	return b
-}
-
-// batchedEvent is one event waiting for its batch.
-type batchedEvent struct {
-	ctx context.Context
-	w   eventWrite
 }
 
 // store writes w as appendIfUnchanged describes, in a batch with others.
 func (b *eventBatch) store(ctx context.Context, w eventWrite) error {
-	return b.turns.do(ctx, &batchedEvent{ctx: ctx, w: w})
+	return b.turns.do(ctx, w)
 }
 
 // write stores a batch in one statement and returns each event's outcome:
@@ -52,37 +46,25 @@ func (b *eventBatch) store(ctx context.Context, w eventWrite) error {
 // was worked out from, or the statement's error. A failure that may be one
 // event's alone (a key stored meanwhile by another node, a deadlock with
 // another node's writes) has each event tried again by itself.
-func (b *eventBatch) write(batch []*batchedEvent) []error {
+func (b *eventBatch) write(batch []eventWrite) []error {
 	errs := make([]error, len(batch))
-	var live []*batchedEvent
-	var at []int
-	for i, e := range batch {
-		if err := e.ctx.Err(); err != nil {
-			errs[i] = fmt.Errorf("wait to write: %w", err)
-			continue
-		}
-		live, at = append(live, e), append(at, i)
-	}
-	if len(live) == 0 {
-		return errs
-	}
-	stored, err := b.insert(live)
+	stored, err := b.insert(batch)
 	var pqErr *pq.Error
-	if errors.As(err, &pqErr) && len(live) > 1 &&
+	if errors.As(err, &pqErr) && len(batch) > 1 &&
 		(pqErr.Code == "23505" || pqErr.Code == "40P01" || pqErr.Code == "40001") {
-		for j, e := range live {
-			errs[at[j]] = b.write([]*batchedEvent{e})[0]
+		for i, w := range batch {
+			errs[i] = b.write([]eventWrite{w})[0]
 		}
 		return errs
 	}
-	for j := range live {
+	for i := range batch {
 		switch {
 		case errors.As(err, &pqErr) && pqErr.Code == "23505": // unique_violation: the key is stored
-			errs[at[j]] = errVideoMoved
+			errs[i] = errVideoMoved
 		case err != nil:
-			errs[at[j]] = fmt.Errorf("store the event: %w", err)
-		case !stored[j]:
-			errs[at[j]] = errVideoMoved
+			errs[i] = fmt.Errorf("store the event: %w", err)
+		case !stored[i]:
+			errs[i] = errVideoMoved
 		}
 	}
 	return errs
@@ -124,10 +106,10 @@ const batchInsert = `WITH input AS (
 SELECT n FROM updated`
 
 // insert runs batchInsert for batch and reports which events it stored.
-func (b *eventBatch) insert(batch []*batchedEvent) ([]bool, error) {
+func (b *eventBatch) insert(batch []eventWrite) ([]bool, error) {
 	var c batchColumns
-	for _, e := range batch {
-		c.add(e.w)
+	for _, w := range batch {
+		c.add(w)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
 	defer cancel()

@@ -71,10 +71,6 @@ func (g *groupCommit) commit(group []*write) []error {
 	}
 	defer tx.Rollback()
 	for i, w := range group {
-		if err := w.ctx.Err(); err != nil {
-			errs[i] = fmt.Errorf("wait to write: %w", err)
-			continue
-		}
 		if len(group) == 1 {
 			// Alone, a write needs no savepoint: if it fails, the deferred
 			// Rollback undoes the whole transaction.

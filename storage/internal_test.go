@@ -554,22 +554,22 @@ func TestEventBatch(t *testing.T) {
 		}
 		return read(v.ID)
 	}
-	next := func(v stephub.Video, st stephub.Step) *batchedEvent {
+	next := func(v stephub.Video, st stephub.Step) eventWrite {
 		t.Helper()
 		w, err := s.nextEvent(v, st)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return &batchedEvent{ctx: ctx, w: w}
+		return w
 	}
 	// check compares the outcome of e with want (nil: stored) and the
 	// database with it.
-	check := func(name string, e *batchedEvent, got, want error, before stephub.Video) {
+	check := func(name string, w eventWrite, got, want error, before stephub.Video) {
 		t.Helper()
 		if !errors.Is(got, want) {
 			t.Errorf("%s: %v, want %v", name, got, want)
 		}
-		after := read(e.w.video.ID)
+		after := read(w.video.ID)
 		events, err := s.EventsAfter(ctx, after.ID, before.LastSeq)
 		if err != nil {
 			t.Fatal(err)
@@ -577,27 +577,24 @@ func TestEventBatch(t *testing.T) {
 		switch {
 		case want != nil && (!reflect.DeepEqual(after, before) || len(events) > 0):
 			t.Errorf("%s: refused, yet the video went from %+v to %+v with %d events", name, before, after, len(events))
-		case want == nil && !reflect.DeepEqual(after, e.w.after()):
-			t.Errorf("%s: the video is %+v, want %+v", name, after, e.w.after())
-		case want == nil && (len(events) != 1 || string(events[0].Data) != string(e.w.payload)):
-			t.Errorf("%s: %d events stored, want its payload %s", name, len(events), e.w.payload)
+		case want == nil && !reflect.DeepEqual(after, w.after()):
+			t.Errorf("%s: the video is %+v, want %+v", name, after, w.after())
+		case want == nil && (len(events) != 1 || string(events[0].Data) != string(w.payload)):
+			t.Errorf("%s: %d events stored, want its payload %s", name, len(events), w.payload)
 		}
 	}
 
-	pending, inStep, stale, twice, keyed := annsVideo(t, s), started(1), started(1), started(2), started(3)
+	pending, inStep, stale, twice, keyed, ending := annsVideo(t, s), started(1), started(1), started(2), started(3), started(2)
 	url, failure := "https://cdn.example/v.mp4", "no"
-	cancelled, cancel := context.WithCancel(ctx)
-	cancel()
-	batch := []*batchedEvent{
+	batch := []eventWrite{
 		next(pending, stephub.Step{Step: 1, Progress: 5, Message: "claims it"}),
 		next(inStep, stephub.Step{Step: 1, Progress: 9, IdempotencyKey: "new", Data: []byte(`{"a":1}`)}),
 		next(stale, stephub.Step{Step: 3, Progress: 30}),
 		next(twice, stephub.Step{Step: 3, Progress: 30}),
 		next(twice, stephub.Step{Step: 4, Progress: 40}),
 		next(keyed, stephub.Step{Step: 4, Progress: 40, IdempotencyKey: "k3"}),
-		next(keyed, stephub.Step{Step: stephub.TotalSteps + 1, Progress: 100, Status: stephub.StatusCompleted, VideoURL: &url, Error: &failure}),
+		next(ending, stephub.Step{Step: stephub.TotalSteps + 1, Progress: 100, Status: stephub.StatusCompleted, VideoURL: &url, Error: &failure}),
 	}
-	batch[6].ctx = cancelled
 	if _, err := s.AppendEvent(ctx, stale.ID, stephub.Step{Step: 2, Progress: 20}); err != nil {
 		t.Fatal(err)
 	}
@@ -616,7 +613,7 @@ func TestEventBatch(t *testing.T) {
 		check("the second of two", batch[4], errs[4], nil, twice)
 	}
 	check("a stored key", batch[5], errs[5], errVideoMoved, keyed)
-	check("a caller gone", batch[6], errs[6], context.Canceled, keyed)
+	check("the end, with a URL and an error", batch[6], errs[6], nil, ending)
 
 	// An event whose insert fails fails its statement: the others are
 	// stored all the same, each alone.
@@ -624,7 +621,7 @@ func TestEventBatch(t *testing.T) {
 	if _, err := s.db.ExecContext(ctx, `INSERT INTO events (video_id, seq, payload, created_at) VALUES ($1, 2, '{}', now())`, clash.ID); err != nil {
 		t.Fatal(err)
 	}
-	batch = []*batchedEvent{next(fine, stephub.Step{Step: 2, Progress: 20}), next(clash, stephub.Step{Step: 2, Progress: 20})}
+	batch = []eventWrite{next(fine, stephub.Step{Step: 2, Progress: 20}), next(clash, stephub.Step{Step: 2, Progress: 20})}
 	errs = s.batch.write(batch)
 	check("beside a clash", batch[0], errs[0], nil, fine)
 	if !errors.Is(errs[1], errVideoMoved) || !reflect.DeepEqual(read(clash.ID), clash) {

@@ -37,8 +37,8 @@ type outcome struct {
 }
 
 // do queues item and returns its error once its group has run, running the
-// group itself when its turn comes. A caller whose ctx ends while it waits
-// for its turn leaves without its item running; once the item's group has
+// group itself when its turn comes. A caller whose ctx ends before its
+// group starts leaves without its item running; once the group has
 // started, the caller waits for it to end.
 func (t *turns[T]) do(ctx context.Context, item T) error {
 	w := &waiter[T]{ctx: ctx, item: item, done: make(chan outcome, 1)}
@@ -91,15 +91,20 @@ func (t *turns[T]) lead(self *waiter[T]) (own error) {
 	t.mu.Unlock()
 	defer t.pass()
 
-	items := make([]T, len(group))
-	for i, w := range group {
-		items[i] = w.item
-	}
 	errs := make([]error, len(group))
+	var items []T
+	var at []int // where each item's error goes
+	for i, w := range group {
+		if err := w.ctx.Err(); err != nil {
+			errs[i] = fmt.Errorf("wait to write: %w", err)
+			continue
+		}
+		items, at = append(items, w.item), append(at, i)
+	}
 	ran := false
 	defer func() {
 		if !ran {
-			for i := range errs {
+			for _, i := range at {
 				errs[i] = errors.New("storage: a group of writes panicked")
 			}
 		}
@@ -109,7 +114,11 @@ func (t *turns[T]) lead(self *waiter[T]) (own error) {
 			}
 		}
 	}()
-	copy(errs, t.run(items))
+	if len(items) > 0 {
+		for j, err := range t.run(items) {
+			errs[at[j]] = err
+		}
+	}
 	ran = true
 	return errs[slices.Index(group, self)]
 }

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"testing"
 	"time"
@@ -69,5 +70,45 @@ func waitTurns[T any](t *testing.T, tr *turns[T], n int, running bool) {
 			t.Fatalf("%d callers queued, running %t; want %d, %t", queued, run, n, running)
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestTurnsLeaveWhenContextEnds: a caller whose context ends before its
+// group starts gets its context's error, and its item never runs.
+func TestTurnsLeaveWhenContextEnds(t *testing.T) {
+	ctx := context.Background()
+	release := make(chan struct{})
+	var ran []int
+	tr := &turns[int]{max: 10, run: func(items []int) []error {
+		if slices.Contains(items, 1) {
+			<-release
+		}
+		ran = append(ran, items...)
+		return make([]error, len(items))
+	}}
+	first := make(chan error)
+	go func() { first <- tr.do(ctx, 1) }()
+	waitTurns(t, tr, 0, true)
+
+	gone, leave := context.WithCancel(ctx)
+	left, stayed := make(chan error), make(chan error)
+	go func() { left <- tr.do(gone, 2) }()
+	waitTurns(t, tr, 1, true)
+	go func() { stayed <- tr.do(ctx, 3) }()
+	waitTurns(t, tr, 2, true)
+	leave()
+	close(release)
+
+	if err := <-left; !errors.Is(err, context.Canceled) {
+		t.Errorf("the caller that left: %v, want context.Canceled", err)
+	}
+	if err := <-first; err != nil {
+		t.Errorf("the first caller: %v", err)
+	}
+	if err := <-stayed; err != nil {
+		t.Errorf("the caller that stayed: %v", err)
+	}
+	if !slices.Equal(ran, []int{1, 3}) {
+		t.Errorf("ran %v, want [1 3]", ran)
 	}
 }
