@@ -9,12 +9,12 @@ import (
 // maxRecentVideos bounds recentVideos; when full, it starts over.
 const maxRecentVideos = 10000
 
-// recentVideos remembers each video as this Store last wrote it with
-// appendIfUnchanged, created it or claimed it, so that the next event of a job in progress need not
-// read its video first: appendIfUnchanged checks the row anyway, and an
-// entry gone stale (another node wrote the video since) costs one statement
-// that writes nothing. A video that reaches a terminal status is
-// forgotten. It is safe for concurrent use.
+// recentVideos remembers each video as this Store last created, claimed or
+// wrote it with appendIfUnchanged, so that the next event of a job in
+// progress need not read its video first: appendIfUnchanged checks the row
+// anyway, and an entry gone stale (another node wrote the video since)
+// costs one statement that writes nothing. A video that reaches a terminal
+// status is forgotten. It is safe for concurrent use.
 type recentVideos struct {
 	mu     sync.Mutex
 	videos map[int64]stephub.Video
