@@ -141,11 +141,12 @@ func (s *Store) appendLocked(ctx context.Context, tx *sqlx.Tx, v stephub.Video, 
 var errVideoMoved = errors.New("the video changed since it was read")
 
 // appendUnlocked is AppendEvent's way on PostgreSQL: it takes the video
-// videoID as this Store last wrote it, or else reads it, then stores the
-// event built from st as its next one with appendIfUnchanged. That is one
-// or two round trips to the database per event instead of the four of a
-// transaction that locks the video, and no lock held in between. When it
-// returns errVideoMoved, AppendEvent takes the locking way.
+// videoID as this Store last created, claimed or wrote it (see
+// recentVideos), or else reads it, then stores the event built from st as
+// its next one with appendIfUnchanged, in a statement shared with the
+// events that arrive meanwhile. No lock is held in between, and no
+// transaction of four round trips locks the video. When it returns
+// errVideoMoved, AppendEvent takes the locking way.
 func (s *Store) appendUnlocked(ctx context.Context, videoID int64, st stephub.Step) (Appended, error) {
 	v, known := s.recent.get(videoID)
 	if !known {
