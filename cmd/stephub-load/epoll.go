@@ -28,7 +28,7 @@ type sseReaders struct {
 
 // epollLoop is one epoll instance and the connections it watches.
 type epollLoop struct {
-	fd    int
+	ep    *rawsock.Epoll
 	mu    sync.Mutex
 	conns map[int]*sseConn
 }
@@ -49,17 +49,26 @@ const epollLoops = 2
 func newSSEReaders(l *load) (*sseReaders, error) {
 	r := &sseReaders{l: l}
 	for range epollLoops {
-		fd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+		ep, err := rawsock.NewEpoll()
 		if err != nil {
-			return nil, fmt.Errorf("epoll: %w", err)
+			for _, loop := range r.loops {
+				loop.ep.Close()
+			}
+			return nil, err
 		}
-		r.loops = append(r.loops, &epollLoop{fd: fd, conns: make(map[int]*sseConn)})
+		r.loops = append(r.loops, &epollLoop{ep: ep, conns: make(map[int]*sseConn)})
 	}
 	return r, nil
 }
 
 // run reads the loops until ctx ends, then lets go of every connection.
 func (r *sseReaders) run(ctx context.Context) {
+	stop := context.AfterFunc(ctx, func() {
+		for _, loop := range r.loops {
+			loop.ep.Close() // ends its Wait
+		}
+	})
+	defer stop()
 	var wg sync.WaitGroup
 	for _, loop := range r.loops {
 		wg.Go(func() { r.read(ctx, loop) })
@@ -73,7 +82,7 @@ func (r *sseReaders) run(ctx context.Context) {
 		}
 		loop.conns = nil
 		loop.mu.Unlock()
-		syscall.Close(loop.fd)
+		loop.ep.Close()
 	}
 }
 
@@ -137,7 +146,7 @@ func (r *sseReaders) open(ctx context.Context, c *sseConn) error {
 	}
 	loop.conns[fd] = c
 	loop.mu.Unlock()
-	return syscall.EpollCtl(loop.fd, syscall.EPOLL_CTL_ADD, fd, &syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP, Fd: int32(fd)})
+	return loop.ep.Add(fd)
 }
 
 func (r *sseReaders) read(ctx context.Context, loop *epollLoop) {
@@ -145,13 +154,13 @@ func (r *sseReaders) read(ctx context.Context, loop *epollLoop) {
 	ready := make([]*sseConn, 0, len(events))
 	buf := make([]byte, 256<<10)
 	for ctx.Err() == nil {
-		n, err := syscall.EpollWait(loop.fd, events, 100)
-		if err != nil && !errors.Is(err, syscall.EINTR) {
+		n, err := loop.ep.Wait(events)
+		if err != nil {
 			return
 		}
 		ready = ready[:0]
 		loop.mu.Lock()
-		for _, ev := range events[:max(n, 0)] {
+		for _, ev := range events[:n] {
 			if c := loop.conns[int(ev.Fd)]; c != nil {
 				ready = append(ready, c)
 			}
@@ -159,7 +168,7 @@ func (r *sseReaders) read(ctx context.Context, loop *epollLoop) {
 		loop.mu.Unlock()
 		for _, c := range ready {
 			if end, gone := r.drain(c, buf); end || gone {
-				syscall.EpollCtl(loop.fd, syscall.EPOLL_CTL_DEL, c.fd, nil)
+				loop.ep.Remove(c.fd)
 				loop.mu.Lock()
 				delete(loop.conns, c.fd)
 				loop.mu.Unlock()

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"syscall"
@@ -17,11 +16,12 @@ import (
 func read(addr string, n int) error {
 	loops := [2]*reader{}
 	for i := range loops {
-		fd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+		ep, err := rawsock.NewEpoll()
 		if err != nil {
 			return err
 		}
-		loops[i] = &reader{epfd: fd}
+		defer ep.Close()
+		loops[i] = &reader{ep: ep}
 	}
 	for i := range n {
 		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(2+i%8))}}
@@ -37,7 +37,7 @@ func read(addr string, n int) error {
 		syscall.SetNonblock(fd, true)
 		r := loops[i%len(loops)]
 		r.open++
-		if err := syscall.EpollCtl(r.epfd, syscall.EPOLL_CTL_ADD, fd, &syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: int32(fd)}); err != nil {
+		if err := r.ep.Add(fd); err != nil {
 			return err
 		}
 	}
@@ -62,7 +62,7 @@ func read(addr string, n int) error {
 
 // reader is one epoll loop and the latency of what it read.
 type reader struct {
-	epfd int
+	ep   *rawsock.Epoll
 	open int
 	lat  latency.Histogram
 }
@@ -71,11 +71,11 @@ func (r *reader) run() {
 	events := make([]syscall.EpollEvent, 256)
 	buf := make([]byte, 256<<10)
 	for r.open > 0 {
-		n, err := syscall.EpollWait(r.epfd, events, -1)
-		if err != nil && !errors.Is(err, syscall.EINTR) {
+		n, err := r.ep.Wait(events)
+		if err != nil {
 			return
 		}
-		for _, ev := range events[:max(n, 0)] {
+		for _, ev := range events[:n] {
 			fd := int(ev.Fd)
 			m, err := syscall.Read(fd, buf)
 			if m <= 0 {
