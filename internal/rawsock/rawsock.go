@@ -29,8 +29,8 @@ func Dup(c syscall.Conn) (int, error) {
 // the epoll descriptor itself, instead of blocking a thread in
 // epoll_wait(2). The runtime takes the processor back from a thread blocked
 // in a system call, and while it keeps doing so its monitor thread wakes
-// every 20 µs: on a small virtual machine those wake-ups were a third of a
-// busy load tool's CPU time, time taken from the server it measures.
+// every 20 µs: perf put that thread at 31 % of a busy load tool's samples
+// on a 2-core virtual machine, and at 16 % with this.
 type Epoll struct {
 	file *os.File
 	raw  syscall.RawConn
