@@ -133,6 +133,9 @@ func (s *Store) appendLocked(ctx context.Context, tx *sqlx.Tx, v stephub.Video, 
 			return Appended{}, fmt.Errorf("refund the credits: %w", err)
 		}
 	}
+	// Before tx commits: should it roll back, the entry is stale, which
+	// appendIfUnchanged notices.
+	s.remember(w.after())
 	return w.appended(), nil
 }
 

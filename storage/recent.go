@@ -10,7 +10,7 @@ import (
 const maxRecentVideos = 10000
 
 // recentVideos remembers each video as this Store last created, claimed or
-// wrote it with appendIfUnchanged, so that the next event of a job in
+// wrote an event to, so that the next event of a job in
 // progress need not read its video first: appendIfUnchanged checks the row
 // anyway, and an entry gone stale (another node wrote the video since)
 // costs one statement that writes nothing. A video that reaches a terminal
