@@ -16,13 +16,24 @@ const pingWriteTimeout = 250 * time.Millisecond
 // heartbeat pings every stream from one goroutine for them all, so that an
 // idle stream costs no timer and no wake-up of its own. The goroutine runs
 // while streams are registered and exits when the last one leaves.
+//
+// Streams wait on a timing wheel: a ring of buckets, one per tick, each
+// holding the streams due in that tick. A tick looks only at its own
+// bucket, so a stream is looked at about once an interval, when it may be
+// due, rather than at every tick: with 15,000 streams, scanning them all
+// every tick was the heartbeat's largest cost after the writes themselves.
+// A stream that wrote meanwhile is not due yet and moves to the bucket of
+// its new due time.
 type heartbeat struct {
 	st       *Streamer
 	interval time.Duration
 	tick     time.Duration
 
 	mu      sync.Mutex
-	beats   map[*beat]struct{}
+	wheel   [][]*beat // wheel[k%len(wheel)]: the streams due in tick k
+	spare   []*beat   // an emptied bucket, to swap in for the next one run
+	next    int64     // the next tick to run
+	count   int       // streams registered
 	running bool
 }
 
@@ -35,12 +46,21 @@ type beat struct {
 	every time.Duration
 	ping  func() error // may skip a stream that is busy writing
 	fail  func()       // ends the stream when its ping fails
+
+	// Where it is in the wheel, while registered; the heartbeat's lock
+	// guards them.
+	registered  bool
+	bucket, pos int
 }
 
 func newHeartbeat(st *Streamer, interval time.Duration) *heartbeat {
-	// A ping is at most a fifteenth of the interval late.
-	tick := min(max(interval/15, 5*time.Millisecond), time.Second)
-	return &heartbeat{st: st, interval: interval, tick: tick, beats: make(map[*beat]struct{})}
+	// A ping is at most a hundredth of the interval late: with a wheel, a
+	// short tick costs a wake-up, not a scan.
+	tick := min(max(interval/100, 5*time.Millisecond), 250*time.Millisecond)
+	every := interval - tick
+	// A due time is at most every ahead, so it falls within the ring.
+	buckets := int(every/tick) + 2
+	return &heartbeat{st: st, interval: interval, tick: tick, wheel: make([][]*beat, buckets)}
 }
 
 // add registers a stream; its first ping comes within one interval.
@@ -51,21 +71,51 @@ func (h *heartbeat) add(ping func() error, fail func()) *beat {
 	b.postpone()
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.beats[b] = struct{}{}
 	if !h.running {
 		h.running = true
+		h.next = h.tickOf(time.Now().UnixNano())
 		h.st.goLive(h.run)
 	}
+	b.registered = true
+	h.place(b)
+	h.count++
 	return b
 }
 
 // postpone moves the next ping one interval from now.
 func (b *beat) postpone() { b.due.Store(time.Now().UnixNano() + int64(b.every)) }
 
+// remove unregisters a stream; removing it again does nothing.
 func (h *heartbeat) remove(b *beat) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	delete(h.beats, b)
+	if !b.registered {
+		return
+	}
+	b.registered = false
+	h.unplace(b)
+	h.count--
+}
+
+// tickOf is the number of the tick that Unix time t falls in.
+func (h *heartbeat) tickOf(t int64) int64 { return t / int64(h.tick) }
+
+// place puts b in the bucket of its due time, or of the next tick to run
+// if that is past. The caller holds h.mu.
+func (h *heartbeat) place(b *beat) {
+	k := max(h.tickOf(b.due.Load()), h.next)
+	b.bucket = int(k % int64(len(h.wheel)))
+	b.pos = len(h.wheel[b.bucket])
+	h.wheel[b.bucket] = append(h.wheel[b.bucket], b)
+}
+
+// unplace takes b out of its bucket. The caller holds h.mu.
+func (h *heartbeat) unplace(b *beat) {
+	bucket := h.wheel[b.bucket]
+	last := bucket[len(bucket)-1]
+	bucket[b.pos], last.pos = last, b.pos
+	bucket[len(bucket)-1] = nil
+	h.wheel[b.bucket] = bucket[:len(bucket)-1]
 }
 
 // run pings the streams that are due, every tick, until none is left.
@@ -74,28 +124,47 @@ func (h *heartbeat) run() {
 	defer t.Stop()
 	var due []*beat
 	for range t.C {
-		now := time.Now().UnixNano()
-		due = due[:0]
-		h.mu.Lock()
-		if len(h.beats) == 0 {
-			h.running = false
-			h.mu.Unlock()
+		var ok bool
+		if due, ok = h.takeDue(due[:0], h.tickOf(time.Now().UnixNano())); !ok {
 			return
 		}
-		for b := range h.beats {
-			if b.due.Load() <= now {
-				due = append(due, b)
-			}
-		}
-		h.mu.Unlock()
 		for _, b := range due {
-			b.postpone()
 			if err := b.ping(); err != nil {
 				b.fail()
 			}
 		}
 		clear(due)
 	}
+}
+
+// takeDue runs the ticks up to now: it appends to due the streams due by
+// then, postponed and placed again one interval on, and moves the others to
+// the buckets of their due times. ok is false, and the heartbeat marked
+// stopped, when no stream is left.
+func (h *heartbeat) takeDue(due []*beat, now int64) (_ []*beat, ok bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.count == 0 {
+		h.running = false
+		return due, false
+	}
+	for ; h.next <= now; h.next++ {
+		i := int(h.next % int64(len(h.wheel)))
+		bucket := h.wheel[i]
+		h.wheel[i], h.spare = h.spare, nil
+		for _, b := range bucket {
+			// Due within the tick counts as due: every is a tick short of
+			// the interval, so the ping is not late.
+			if h.tickOf(b.due.Load()) <= h.next {
+				b.postpone()
+				due = append(due, b)
+			}
+			h.place(b)
+		}
+		clear(bucket)
+		h.spare = bucket[:0]
+	}
+	return due, true
 }
 
 // isTimeout reports whether err is a write that ran out of time.

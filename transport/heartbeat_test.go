@@ -24,3 +24,67 @@ func TestHeartbeatPingsWithinInterval(t *testing.T) {
 		}
 	}
 }
+
+// TestHeartbeatWheel runs the wheel's ticks by hand: a stream comes up in
+// the tick it is due, not before; one that wrote meanwhile waits for its
+// new due time; one removed never comes up, and removing it twice is
+// harmless; one due more than a ring ahead of a heartbeat that fell behind
+// still comes up in its own tick.
+func TestHeartbeatWheel(t *testing.T) {
+	h := newHeartbeat(New(Config{}), 15*time.Second)
+	h.running = true // no goroutine: the ticks are run below
+	base := h.tickOf(time.Now().UnixNano())
+	ring := int64(len(h.wheel))
+	h.next = base - 20 // the heartbeat is 20 ticks behind
+	// dueAt registers a stream due at the start of tick k.
+	dueAt := func(k int64) *beat {
+		b := h.add(func() error { return nil }, func() {})
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		h.unplace(b)
+		b.due.Store(k * int64(h.tick))
+		h.place(b)
+		return b
+	}
+	early := dueAt(base + 2)
+	written := dueAt(base + 4)
+	gone := dueAt(base + 6)
+	far := dueAt(base + ring + 5)
+	written.due.Store((base + 30) * int64(h.tick)) // a write, which only moves due
+	h.remove(gone)
+	h.remove(gone)
+	if h.count != 3 {
+		t.Fatalf("%d streams registered after removing one of four twice; want 3", h.count)
+	}
+
+	names := map[*beat]string{early: "early", written: "written", gone: "gone", far: "far"}
+	came := make(map[string][]int64)
+	for k := base - 20; k <= base+ring+10; k++ {
+		due, ok := h.takeDue(nil, k)
+		if !ok {
+			t.Fatalf("tick %d: the heartbeat stopped with streams registered", k-base)
+		}
+		for _, b := range due {
+			came[names[b]] = append(came[names[b]], k-base)
+		}
+	}
+	for name, want := range map[string]int64{"early": 2, "written": 30, "far": ring + 5} {
+		if got := came[name]; len(got) == 0 || got[0] != want {
+			t.Errorf("%s came up at ticks %v from now; want first at %d", name, got, want)
+		}
+	}
+	if got := came["gone"]; len(got) > 0 {
+		t.Errorf("a removed stream came up at ticks %v", got)
+	}
+	// Pinged at tick 2, early is next due an interval after the ping's
+	// real time, which is about now.
+	if got := came["early"]; len(got) > 1 && got[1] < int64(early.every/h.tick)-1 {
+		t.Errorf("early came up again at tick %d, less than an interval after its ping", got[1])
+	}
+	for _, b := range []*beat{early, written, far} {
+		h.remove(b)
+	}
+	if _, ok := h.takeDue(nil, base+ring+11); ok || h.running {
+		t.Error("the heartbeat runs on with no stream registered")
+	}
+}
