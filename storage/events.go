@@ -220,14 +220,14 @@ func (s *Store) nextEvent(v stephub.Video, st stephub.Step) (eventWrite, error) 
 	}
 	// Checked against the locked or re-checked video, so that two racing
 	// writers cannot take it backwards between them.
-	problems := make(map[string]string)
-	if st.Step < v.Step {
-		problems["step"] = fmt.Sprintf("must not go backwards: the video is at step %d", v.Step)
-	}
-	if st.Progress < v.Progress {
-		problems["progress"] = fmt.Sprintf("must not go backwards: the video is at %d%%", v.Progress)
-	}
-	if len(problems) > 0 {
+	if st.Step < v.Step || st.Progress < v.Progress {
+		problems := make(map[string]string)
+		if st.Step < v.Step {
+			problems["step"] = fmt.Sprintf("must not go backwards: the video is at step %d", v.Step)
+		}
+		if st.Progress < v.Progress {
+			problems["progress"] = fmt.Sprintf("must not go backwards: the video is at %d%%", v.Progress)
+		}
 		return eventWrite{}, stephub.Invalid(problems)
 	}
 	status := st.Status
