@@ -28,6 +28,7 @@ type heartbeat struct {
 	st       *Streamer
 	interval time.Duration
 	tick     time.Duration
+	every    time.Duration // from a write to the next ping
 
 	mu      sync.Mutex
 	wheel   [][]*beat // wheel[k%len(wheel)]: the streams due in tick k
@@ -57,17 +58,17 @@ func newHeartbeat(st *Streamer, interval time.Duration) *heartbeat {
 	// A ping is at most a hundredth of the interval late: with a wheel, a
 	// short tick costs a wake-up, not a scan.
 	tick := min(max(interval/100, 5*time.Millisecond), 250*time.Millisecond)
-	every := interval - tick
+	// Due early enough that a ping found a tick late, behind pings that
+	// each took up to pingWriteTimeout, still comes within the interval.
+	every := interval - min(tick+2*pingWriteTimeout, interval/4)
 	// A due time is at most every ahead, so it falls within the ring.
 	buckets := int(every/tick) + 2
-	return &heartbeat{st: st, interval: interval, tick: tick, wheel: make([][]*beat, buckets)}
+	return &heartbeat{st: st, interval: interval, tick: tick, every: every, wheel: make([][]*beat, buckets)}
 }
 
 // add registers a stream; its first ping comes within one interval.
 func (h *heartbeat) add(ping func() error, fail func()) *beat {
-	// Due a tick early: found up to a tick late, a ping still comes within
-	// the interval of the last write, as the contract promises.
-	b := &beat{every: h.interval - h.tick, ping: ping, fail: fail}
+	b := &beat{every: h.every, ping: ping, fail: fail}
 	b.postpone()
 	h.mu.Lock()
 	defer h.mu.Unlock()

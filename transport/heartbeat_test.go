@@ -1,6 +1,8 @@
 package transport
 
 import (
+	"os"
+	"sync"
 	"testing"
 	"time"
 )
@@ -88,3 +90,58 @@ func TestHeartbeatWheel(t *testing.T) {
 		t.Error("the heartbeat runs on with no stream registered")
 	}
 }
+
+// stallWriter is a peer that stopped reading: each write waits out its
+// deadline and fails.
+type stallWriter struct {
+	mu       sync.Mutex
+	deadline time.Time
+}
+
+func (w *stallWriter) setDeadline(t time.Time) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.deadline = t
+	return nil
+}
+
+func (w *stallWriter) Write([]byte) (int, error) {
+	w.mu.Lock()
+	d := w.deadline
+	w.mu.Unlock()
+	time.Sleep(time.Until(d))
+	return 0, os.ErrDeadlineExceeded
+}
+
+// TestHeartbeatStalledPeerDelaysNoOne checks that a ping that takes its
+// whole write timeout, ahead of another stream's in the same tick, does not
+// push that stream past the interval.
+func TestHeartbeatStalledPeerDelaysNoOne(t *testing.T) {
+	const interval = 2 * time.Second
+	st := New(Config{PingInterval: interval})
+	stall := &stallWriter{}
+	a := st.newSSESink(stall, nil, stall.setDeadline, nil, func() {})
+	defer a.stop()
+	pinged := make(chan time.Time, 1)
+	b := st.newSSESink(writerFunc(func(p []byte) (int, error) {
+		select {
+		case pinged <- time.Now():
+		default:
+		}
+		return len(p), nil
+	}), nil, func(time.Time) error { return nil }, nil, func() {})
+	written := time.Now()
+	defer b.stop()
+	select {
+	case at := <-pinged:
+		if gap := at.Sub(written); gap > interval {
+			t.Errorf("pinged %v after the last write; want at most %v", gap, interval)
+		}
+	case <-time.After(2 * interval):
+		t.Fatal("no ping")
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
