@@ -25,10 +25,9 @@ const pingWriteTimeout = 250 * time.Millisecond
 // A stream that wrote meanwhile is not due yet and moves to the bucket of
 // its new due time.
 type heartbeat struct {
-	st       *Streamer
-	interval time.Duration
-	tick     time.Duration
-	every    time.Duration // from a write to the next ping
+	st    *Streamer
+	tick  time.Duration
+	every time.Duration // from a write to the next ping
 
 	mu      sync.Mutex
 	wheel   [][]*beat // wheel[k%len(wheel)]: the streams due in tick k
@@ -63,7 +62,7 @@ func newHeartbeat(st *Streamer, interval time.Duration) *heartbeat {
 	every := interval - min(tick+2*pingWriteTimeout, interval/4)
 	// A due time is at most every ahead, so it falls within the ring.
 	buckets := int(every/tick) + 2
-	return &heartbeat{st: st, interval: interval, tick: tick, every: every, wheel: make([][]*beat, buckets)}
+	return &heartbeat{st: st, tick: tick, every: every, wheel: make([][]*beat, buckets)}
 }
 
 // add registers a stream; its first ping comes within one interval.
@@ -126,7 +125,7 @@ func (h *heartbeat) run() {
 	var due []*beat
 	for range t.C {
 		var ok bool
-		if due, ok = h.takeDue(due[:0], h.tickOf(time.Now().UnixNano())); !ok {
+		if due, ok = h.takeDue(due[:0], time.Now().UnixNano()); !ok {
 			return
 		}
 		for _, b := range due {
@@ -138,10 +137,10 @@ func (h *heartbeat) run() {
 	}
 }
 
-// takeDue runs the ticks up to now: it appends to due the streams due by
-// then, postponed and placed again one interval on, and moves the others to
-// the buckets of their due times. ok is false, and the heartbeat marked
-// stopped, when no stream is left.
+// takeDue runs the ticks up to now, in Unix nanoseconds: it appends to due
+// the streams due by then, postponed from now and placed again, and moves
+// the others to the buckets of their due times. ok is false, and the
+// heartbeat marked stopped, when no stream is left.
 func (h *heartbeat) takeDue(due []*beat, now int64) (_ []*beat, ok bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -149,15 +148,15 @@ func (h *heartbeat) takeDue(due []*beat, now int64) (_ []*beat, ok bool) {
 		h.running = false
 		return due, false
 	}
-	for ; h.next <= now; h.next++ {
+	for last := h.tickOf(now); h.next <= last; h.next++ {
 		i := int(h.next % int64(len(h.wheel)))
 		bucket := h.wheel[i]
 		h.wheel[i], h.spare = h.spare, nil
 		for _, b := range bucket {
-			// Due within the tick counts as due: every is a tick short of
-			// the interval, so the ping is not late.
+			// Due within the tick counts as due: a ping up to a tick early
+			// is harmless, and every leaves more than a tick of slack.
 			if h.tickOf(b.due.Load()) <= h.next {
-				b.postpone()
+				b.due.Store(now + int64(b.every))
 				due = append(due, b)
 			}
 			h.place(b)

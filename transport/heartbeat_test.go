@@ -62,7 +62,7 @@ func TestHeartbeatWheel(t *testing.T) {
 	names := map[*beat]string{early: "early", written: "written", gone: "gone", far: "far"}
 	came := make(map[string][]int64)
 	for k := base - 20; k <= base+ring+10; k++ {
-		due, ok := h.takeDue(nil, k)
+		due, ok := h.takeDue(nil, k*int64(h.tick))
 		if !ok {
 			t.Fatalf("tick %d: the heartbeat stopped with streams registered", k-base)
 		}
@@ -78,15 +78,14 @@ func TestHeartbeatWheel(t *testing.T) {
 	if got := came["gone"]; len(got) > 0 {
 		t.Errorf("a removed stream came up at ticks %v", got)
 	}
-	// Pinged at tick 2, early is next due an interval after the ping's
-	// real time, which is about now.
-	if got := came["early"]; len(got) > 1 && got[1] < int64(early.every/h.tick)-1 {
+	// Pinged at tick 2, early is next due an interval after that.
+	if got := came["early"]; len(got) > 1 && got[1] < 2+int64(early.every/h.tick) {
 		t.Errorf("early came up again at tick %d, less than an interval after its ping", got[1])
 	}
 	for _, b := range []*beat{early, written, far} {
 		h.remove(b)
 	}
-	if _, ok := h.takeDue(nil, base+ring+11); ok || h.running {
+	if _, ok := h.takeDue(nil, (base+ring+11)*int64(h.tick)); ok || h.running {
 		t.Error("the heartbeat runs on with no stream registered")
 	}
 }
