@@ -23,6 +23,7 @@ var statusOf = map[string]int{
 	codeMethodNotAllowed:             http.StatusMethodNotAllowed,
 	codeNotWebSocket:                 http.StatusBadRequest,
 	codeBadOrigin:                    http.StatusForbidden,
+	codeBodyTimeout:                  http.StatusRequestTimeout,
 	stephub.CodeVideoFinished:        http.StatusConflict,
 	stephub.CodeVideoCancelled:       http.StatusConflict,
 	stephub.CodeTooManyStreams:       http.StatusTooManyRequests,
@@ -65,6 +66,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	body.Error.Code, body.Error.Message, body.Error.Fields = e.Code, e.Message, e.Fields
 	if e.Code == stephub.CodeUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="stephub"`)
+	}
+	if r.ProtoMajor == 1 && bodyUnread(r) {
+		w.Header().Set("Connection", "close")
 	}
 	writeJSON(w, statusOf[e.Code], body)
 }

@@ -65,7 +65,7 @@ func NewServer(cfg Config, deps Deps) *Server {
 		s.observe("unmatched", errorHandler(s, stephub.ErrNotFound)),
 		s.observe("unmatched", errorHandler(s, errMethodNotAllowed)))
 	s.addRoutes(rt)
-	s.handler = cors(cfg.AllowedOrigins, rt)
+	s.handler = limitBodies(cors(cfg.AllowedOrigins, rt))
 	return s
 }
 

@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strconv"
 	"unicode/utf8"
@@ -123,11 +124,14 @@ func (s *Server) handleWorkerEvent() http.Handler {
 			}
 		}
 		if err != nil {
-			// An unknown or finished video outranks a bad body. The store
-			// checks both when it appends, so only a refused body costs
-			// this read.
-			if verr := s.videoRefusal(r, id, key); verr != nil {
-				err = verr
+			// An unknown or finished video outranks a bad body, though
+			// not one that never came: net/http has given up on its
+			// connection. The store checks both when it appends, so only
+			// a refused body costs this read.
+			if !errors.Is(err, errBodyTimeout) {
+				if verr := s.videoRefusal(r, id, key); verr != nil {
+					err = verr
+				}
 			}
 			s.writeError(w, r, err)
 			return
