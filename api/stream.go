@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -94,13 +95,14 @@ func (s *Server) handleStream(name string) http.Handler {
 			}
 			release()
 			s.Metrics.StreamClosed(name, time.Since(start))
-			reason := endReason(err)
-			if reason == metrics.DropWriteError {
+			reason, dropped := endReason(err)
+			if dropped {
+				// The hub counts the drops it makes itself.
 				s.Metrics.SubscriberDropped(reason)
 			}
 			attrs := []any{"transport", name, "video_id", id, "user", user,
 				"duration_s", time.Since(start).Seconds(), "events", sent, "reason", reason}
-			if reason == "error" {
+			if err != nil && reason != "client_gone" {
 				attrs = append(attrs, "err", err)
 			}
 			s.Logger.Info("stream ended", attrs...)
@@ -128,24 +130,40 @@ func (s *Server) originAllowed(r *http.Request) bool {
 	return err == nil && strings.EqualFold(u.Host, r.Host)
 }
 
+// Listen wraps ln so that the connections of SSE streams that end
+// cleanly serve their client's next request; serve on what it returns.
+func (s *Server) Listen(ln net.Listener) net.Listener { return s.streamer.Listen(ln) }
+
 // Wait blocks until every stream has ended, or ctx ends. Call it after
 // http.Server.Shutdown, which does not track the connections streams take
 // over.
 func (s *Server) Wait(ctx context.Context) error { return s.streamer.Wait(ctx) }
 
-// endReason names how a stream ended, for its log line and its metrics.
-func endReason(err error) string {
+// endReason names how a stream ended, for its log line and its metrics;
+// dropped is set when the transport let the client go.
+func endReason(err error) (reason string, dropped bool) {
+	var werr *transport.WriteError
 	switch {
 	case err == nil:
-		return "finished"
+		return "finished", false
 	case errors.Is(err, context.Canceled):
-		return "client_gone"
+		return "client_gone", false
 	case errors.Is(err, hub.ErrSlowConsumer):
-		return hub.ReasonSlowConsumer
+		return metrics.DropSlowConsumer, false
 	case errors.Is(err, hub.ErrClosed):
-		return hub.ReasonShutdown
-	case errors.As(err, new(*transport.WriteError)):
-		return metrics.DropWriteError
+		return metrics.DropShutdown, false
+	case errors.Is(err, transport.ErrPongTimeout):
+		return metrics.DropPongTimeout, true
+	case errors.Is(err, transport.ErrProtocol):
+		return metrics.DropProtocolError, true
+	case errors.As(err, &werr):
+		switch {
+		case werr.Timeout() && werr.Ping:
+			return metrics.DropPingTimeout, true
+		case werr.Timeout():
+			return metrics.DropWriteTimeout, true
+		}
+		return metrics.DropWriteError, true
 	}
-	return "error"
+	return "error", false
 }

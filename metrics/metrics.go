@@ -26,9 +26,13 @@ const (
 	TransportSSE       = "sse"
 	TransportWebSocket = "ws"
 
-	DropSlowConsumer = "slow_consumer"
-	DropShutdown     = "shutdown"
-	DropWriteError   = "write_error"
+	DropSlowConsumer  = "slow_consumer"  // the hub's queue for it filled up
+	DropShutdown      = "shutdown"       // the server is shutting down
+	DropWriteError    = "write_error"    // the connection broke under a write
+	DropWriteTimeout  = "write_timeout"  // the peer took no events within the write timeout
+	DropPingTimeout   = "ping_timeout"   // the peer of an idle stream took no heartbeat
+	DropPongTimeout   = "pong_timeout"   // a WebSocket peer answered no ping
+	DropProtocolError = "protocol_error" // a WebSocket peer broke the protocol
 
 	JobCompleted = "completed"
 	JobFailed    = "failed"
@@ -165,8 +169,9 @@ func New(reg *prometheus.Registry) *Metrics {
 	for step := 1; step <= maxStep; step++ {
 		m.steps[step] = m.stepDuration.WithLabelValues(strconv.Itoa(step))
 	}
-	m.dropsBy = make(map[string]prometheus.Counter, 3)
-	for _, r := range []string{DropSlowConsumer, DropShutdown, DropWriteError} {
+	dropReasons := []string{DropSlowConsumer, DropShutdown, DropWriteError, DropWriteTimeout, DropPingTimeout, DropPongTimeout, DropProtocolError}
+	m.dropsBy = make(map[string]prometheus.Counter, len(dropReasons))
+	for _, r := range dropReasons {
 		m.dropsBy[r] = m.drops.WithLabelValues(r)
 	}
 	m.jobsBy = make(map[string]prometheus.Counter, 3)

@@ -125,7 +125,7 @@ func knownSeries() []series {
 		s = append(s, series{"stephub_step_duration_seconds", []string{fmt.Sprintf("step=%d", step)}})
 	}
 	s = append(s, series{"stephub_events_published_total", nil})
-	for _, r := range []string{"slow_consumer", "shutdown", "write_error"} {
+	for _, r := range []string{"slow_consumer", "shutdown", "write_error", "write_timeout", "ping_timeout", "pong_timeout", "protocol_error"} {
 		s = append(s, series{"stephub_subscriber_drops_total", []string{"reason=" + r}})
 	}
 	for _, st := range []string{"completed", "failed", "cancelled"} {

@@ -1,8 +1,6 @@
 package transport
 
 import (
-	"os"
-	"sync"
 	"testing"
 	"time"
 )
@@ -13,13 +11,14 @@ import (
 // least every 15 s".
 func TestHeartbeatPingsWithinInterval(t *testing.T) {
 	for _, interval := range []time.Duration{15 * time.Second, time.Second, 50 * time.Millisecond} {
-		h := newHeartbeat(New(Config{}), interval)
+		h := newHeartbeat(new(liveGroup), interval)
 		h.running = true // no goroutine: only the schedule is under test
-		b := h.add(func() error { return nil }, func() {})
-		b.postpone()
-		written := time.Now()
-		if latest := time.Unix(0, b.due.Load()).Add(h.tick); latest.Sub(written) > interval {
-			t.Errorf("interval %v: a ping may come %v after the last write; want at most the interval", interval, latest.Sub(written))
+		s := &stream{}
+		h.add(s)
+		written := h.now()
+		h.postpone(s)
+		if latest := time.Duration(s.beat.due.Load()-written) + h.tick; latest > interval {
+			t.Errorf("interval %v: a ping may come %v after the last write; want at most the interval", interval, latest)
 		}
 		if h.tick <= 0 || h.tick > interval/10 {
 			t.Errorf("interval %v: tick %v; want a small fraction of it", interval, h.tick)
@@ -33,41 +32,43 @@ func TestHeartbeatPingsWithinInterval(t *testing.T) {
 // harmless; one due more than a ring ahead of a heartbeat that fell behind
 // still comes up in its own tick.
 func TestHeartbeatWheel(t *testing.T) {
-	h := newHeartbeat(New(Config{}), 15*time.Second)
-	h.running = true // no goroutine: the ticks are run below
-	base := h.tickOf(time.Now().UnixNano())
+	h := newHeartbeat(new(liveGroup), 15*time.Second)
+	h.running = true                  // no goroutine: the ticks are run below
+	h.epoch = h.epoch.Add(-time.Hour) // room for the ticks before now
+	base := h.tickOf(h.now())
 	ring := int64(len(h.wheel))
 	h.next = base - 20 // the heartbeat is 20 ticks behind
 	// dueAt registers a stream due at the start of tick k.
-	dueAt := func(k int64) *beat {
-		b := h.add(func() error { return nil }, func() {})
+	dueAt := func(k int64) *stream {
+		s := &stream{}
+		h.add(s)
 		h.mu.Lock()
 		defer h.mu.Unlock()
-		h.unplace(b)
-		b.due.Store(k * int64(h.tick))
-		h.place(b)
-		return b
+		h.unplace(s)
+		s.beat.due.Store(k * int64(h.tick))
+		h.place(s)
+		return s
 	}
 	early := dueAt(base + 2)
 	written := dueAt(base + 4)
 	gone := dueAt(base + 6)
 	far := dueAt(base + ring + 5)
-	written.due.Store((base + 30) * int64(h.tick)) // a write, which only moves due
+	written.beat.due.Store((base + 30) * int64(h.tick)) // a write, which only moves due
 	h.remove(gone)
 	h.remove(gone)
 	if h.count != 3 {
 		t.Fatalf("%d streams registered after removing one of four twice; want 3", h.count)
 	}
 
-	names := map[*beat]string{early: "early", written: "written", gone: "gone", far: "far"}
+	names := map[*stream]string{early: "early", written: "written", gone: "gone", far: "far"}
 	came := make(map[string][]int64)
 	for k := base - 20; k <= base+ring+10; k++ {
 		due, ok := h.takeDue(nil, k*int64(h.tick))
 		if !ok {
 			t.Fatalf("tick %d: the heartbeat stopped with streams registered", k-base)
 		}
-		for _, b := range due {
-			came[names[b]] = append(came[names[b]], k-base)
+		for _, s := range due {
+			came[names[s]] = append(came[names[s]], k-base)
 		}
 	}
 	for name, want := range map[string]int64{"early": 2, "written": 30, "far": ring + 5} {
@@ -79,68 +80,13 @@ func TestHeartbeatWheel(t *testing.T) {
 		t.Errorf("a removed stream came up at ticks %v", got)
 	}
 	// Pinged at tick 2, early is next due an interval after that.
-	if got := came["early"]; len(got) > 1 && got[1] < 2+int64(early.every/h.tick) {
+	if got := came["early"]; len(got) > 1 && got[1] < 2+int64(h.every/h.tick) {
 		t.Errorf("early came up again at tick %d, less than an interval after its ping", got[1])
 	}
-	for _, b := range []*beat{early, written, far} {
-		h.remove(b)
+	for _, s := range []*stream{early, written, far} {
+		h.remove(s)
 	}
 	if _, ok := h.takeDue(nil, (base+ring+11)*int64(h.tick)); ok || h.running {
 		t.Error("the heartbeat runs on with no stream registered")
 	}
 }
-
-// stallWriter is a peer that stopped reading: each write waits out its
-// deadline and fails.
-type stallWriter struct {
-	mu       sync.Mutex
-	deadline time.Time
-}
-
-func (w *stallWriter) setDeadline(t time.Time) error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.deadline = t
-	return nil
-}
-
-func (w *stallWriter) Write([]byte) (int, error) {
-	w.mu.Lock()
-	d := w.deadline
-	w.mu.Unlock()
-	time.Sleep(time.Until(d))
-	return 0, os.ErrDeadlineExceeded
-}
-
-// TestHeartbeatStalledPeerDelaysNoOne checks that a ping that takes its
-// whole write timeout, ahead of another stream's in the same tick, does not
-// push that stream past the interval.
-func TestHeartbeatStalledPeerDelaysNoOne(t *testing.T) {
-	const interval = 2 * time.Second
-	st := New(Config{PingInterval: interval})
-	stall := &stallWriter{}
-	a := st.newSSESink(stall, nil, stall.setDeadline, nil, func() {})
-	defer a.stop()
-	pinged := make(chan time.Time, 1)
-	b := st.newSSESink(writerFunc(func(p []byte) (int, error) {
-		select {
-		case pinged <- time.Now():
-		default:
-		}
-		return len(p), nil
-	}), nil, func(time.Time) error { return nil }, nil, func() {})
-	written := time.Now()
-	defer b.stop()
-	select {
-	case at := <-pinged:
-		if gap := at.Sub(written); gap > interval {
-			t.Errorf("pinged %v after the last write; want at most %v", gap, interval)
-		}
-	case <-time.After(2 * interval):
-		t.Fatal("no ping")
-	}
-}
-
-type writerFunc func([]byte) (int, error)
-
-func (f writerFunc) Write(p []byte) (int, error) { return f(p) }

@@ -17,10 +17,10 @@ func TestWaitCountsStreamsStartedWhileWaiting(t *testing.T) {
 	defer cancel()
 
 	first, second := make(chan struct{}), make(chan struct{})
-	st.goLive(func() { <-first })
+	st.live.goLive(func() { <-first })
 	waited := make(chan error, 1)
 	go func() { waited <- st.Wait(ctx) }()
-	st.goLive(func() { <-second })
+	st.live.goLive(func() { <-second })
 	close(first)
 	select {
 	case err := <-waited:
@@ -34,7 +34,7 @@ func TestWaitCountsStreamsStartedWhileWaiting(t *testing.T) {
 
 	for range 100 {
 		var wg sync.WaitGroup
-		wg.Go(func() { st.goLive(func() {}) })
+		wg.Go(func() { st.live.goLive(func() {}) })
 		wg.Go(func() {
 			if err := st.Wait(ctx); err != nil {
 				t.Errorf("Wait: %v", err)

@@ -1,17 +1,48 @@
-// Package transport writes a hub subscription to a client: the wire formats
-// of Server-Sent Events and WebSocket, heartbeats and write deadlines. It
-// knows nothing of users, videos or storage.
+// Package transport writes hub subscriptions to clients, as Server-Sent
+// Events or WebSocket frames, with heartbeats and write deadlines. It knows
+// nothing of users, videos or storage.
 //
-// A stream outlives the HTTP handler that opened it: once its connection is
-// taken over (hijacked), the stream runs on goroutines the Streamer owns and
-// the handler returns. That gives back the handler's stack, grown deep by
-// authentication and database work, and net/http's per-connection buffers,
-// so that an idle stream costs a few kilobytes; and it lets SSE write to the
-// socket without chunked encoding. A WebSocket stream has a writer goroutine
-// of its own; an SSE stream over TCP is written by a small pool shared by
-// all (see pool.go), and each stream of either kind has a goroutine that
-// reads its connection to notice the client leaving. Wait waits for them
-// all.
+// # One way to write a stream
+//
+// Every stream, whatever its protocol and connection, is written by the
+// same loop (stream.go): its writer takes the events queued on its
+// subscription, adds a heartbeat when one is due and the end of the
+// response when the stream ends, frames them for the wire (wire.go) and
+// writes them in one go. A stream has exactly one writer at a time, and
+// nothing else writes to its connection: the heartbeat (heartbeat.go) only
+// marks a ping as due and wakes the writer, as a new event does.
+//
+// Who the writer is depends on the connection:
+//
+//   - A plain TCP connection, for SSE over HTTP/1.1 and for WebSocket, is
+//     taken over from net/http, whose handler then returns: that gives
+//     back the handler's deep stack and net/http's buffers, so an idle
+//     stream costs a few kilobytes. Its stream is written by a pool of
+//     about one goroutine per CPU shared by all (pool.go), which writes
+//     only what the socket takes at once. When the socket is full, or a
+//     gap must be read from storage, the stream is handed to a goroutine
+//     of its own until that is done. A goroutine per connection reads it,
+//     to notice the client leaving (and, for WebSocket, its pongs).
+//   - Any other connection (HTTP/2, HTTP/1.1 over TLS) is written by the
+//     goroutine of its handler, which waits for its turn and returns only
+//     once the stream has ended: nothing touches a response after its
+//     handler returned.
+//
+// # States
+//
+// A stream's state says who may write it:
+//
+//	idle     nobody: nothing is pending. A wake-up (an event, a due ping, the
+//	         subscription ending) makes it queued and hands it to its writer.
+//	queued   its writer has it in line.
+//	running  its writer is writing it; a wake-up makes it dirty.
+//	dirty    running, and woken meanwhile: it is run again before it may
+//	         become idle, so that no wake-up is lost.
+//	ended    for good: the connection is closed or handed back.
+//
+// Write deadlines surround each write that waits, and are cleared after
+// it: an idle stream has none, so HTTP/2, which resets a stream whose
+// deadline passes, keeps it for as long as the job runs.
 package transport
 
 import (
@@ -21,6 +52,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -31,8 +63,16 @@ import (
 const (
 	DefaultPingInterval = 15 * time.Second
 	DefaultWriteTimeout = 10 * time.Second
+)
+
+const (
 	// maxBatch bounds how many queued events go out in one write.
 	maxBatch = 64
+	// gapFillTimeout bounds a read of missed events from storage.
+	gapFillTimeout = 5 * time.Second
+	// maxPooledBuffer is the largest frame buffer kept for reuse; a larger
+	// one, framed for a rare burst of big events, is let go.
+	maxPooledBuffer = 256 << 10
 )
 
 // Observer counts deliveries; metrics implements it.
@@ -42,10 +82,12 @@ type Observer interface {
 
 // Config tunes a stream. The zero value is ready to use.
 type Config struct {
-	// PingInterval is how often an idle stream sends a heartbeat.
+	// PingInterval is the longest a stream stays silent: an SSE stream
+	// sends a comment line after that long without a write, a WebSocket
+	// stream a ping frame every interval.
 	PingInterval time.Duration
-	// WriteTimeout bounds each write, so that a peer that stopped reading is
-	// noticed and let go.
+	// WriteTimeout bounds each write that has to wait for the peer, so
+	// that a peer that stopped reading is noticed and let go.
 	WriteTimeout time.Duration
 	// Observer, if set, counts delivered events.
 	Observer Observer
@@ -70,43 +112,58 @@ func (c Config) writeTimeout() time.Duration {
 type Streamer struct {
 	cfg      Config
 	beats    *heartbeat
-	upgrader websocket.Upgrader
-	buffers  sync.Pool // *[]byte of SSE frames, shared between writes
-	batches  sync.Pool // *[]*hub.Event, shared between writes
 	pool     writerPool
 	live     liveGroup
+	upgrader websocket.Upgrader
+	buffers  sync.Pool                // *[]byte of framed output, shared between writes
+	batches  sync.Pool                // *[]*hub.Event, shared between writes
+	reuse    atomic.Pointer[Listener] // where SSE connections go back after a clean end
 }
 
 // New returns a Streamer with cfg.
 func New(cfg Config) *Streamer {
 	st := &Streamer{cfg: cfg, upgrader: websocket.Upgrader{
-		ReadBufferSize:  1024,
-		WriteBufferSize: 4096,
-		// Shared between writes, so that an idle connection holds no
-		// write buffer.
-		WriteBufferPool: &sync.Pool{},
 		// The caller checks the Origin before upgrading, against the
 		// service's own list.
 		CheckOrigin: func(*http.Request) bool { return true },
 	}}
-	st.beats = newHeartbeat(st, cfg.pingInterval())
-	st.pool.st = st
+	st.beats = newHeartbeat(&st.live, cfg.pingInterval())
+	st.pool.live = &st.live
 	return st
 }
 
-// Done is told, once, how many events a stream sent and how it ended: nil
-// after the terminal event, context.Canceled when the client left,
-// hub.ErrClosed or hub.ErrSlowConsumer when the hub ended it, or a
-// *WriteError when the peer could not be written to. It must not block: it
-// may run on a goroutine that writes many streams.
+// Done is told, once, how many events reached the client and why the
+// stream ended: nil after the terminal event; an error matching
+// context.Canceled when the client left; hub.ErrClosed or
+// hub.ErrSlowConsumer when the hub ended it; ErrPongTimeout or ErrProtocol
+// when a WebSocket peer stopped answering pings or broke the protocol (it
+// may be wrapped); a *WriteError when the peer
+// could not be written to; or the error of a failed read from storage. It
+// must not block: it may run on a goroutine that writes many streams.
 type Done func(sent int, err error)
 
 // WriteError is a failed write to a peer: it is gone, or stopped reading
 // past the write deadline.
-type WriteError struct{ Err error }
+type WriteError struct {
+	Err error
+	// Ping tells that only heartbeats were being written: the peer had
+	// stopped reading a stream that was otherwise idle.
+	Ping bool
+}
 
 func (e *WriteError) Error() string { return "transport: write: " + e.Err.Error() }
 func (e *WriteError) Unwrap() error { return e.Err }
+
+// Timeout reports whether the write ran out of time, rather than failing
+// on a broken connection.
+func (e *WriteError) Timeout() bool { return isTimeout(e.Err) }
+
+// ErrPongTimeout ends a WebSocket stream whose peer answered no ping
+// within two intervals.
+var ErrPongTimeout = errors.New("transport: the peer answered no ping")
+
+// errClientGone ends a stream whose client left.
+var errClientGone = fmt.Errorf("transport: the client left: %w", context.Canceled)
 
 // Wait blocks until every stream has ended, or ctx ends. Streams end when
 // their client leaves or the hub closes their subscription; one that starts
@@ -130,22 +187,20 @@ func (st *Streamer) putBatch(bp *[]*hub.Event) {
 	st.batches.Put(bp)
 }
 
-// getBuffer returns a frame buffer from the Streamer's pool; its length is
-// whatever was last in it.
+// getBuffer returns an empty output buffer from the Streamer's pool.
 func (st *Streamer) getBuffer() *[]byte {
 	if bp, ok := st.buffers.Get().(*[]byte); ok {
+		*bp = (*bp)[:0]
 		return bp
 	}
 	return new([]byte)
 }
 
-// goLive runs f on a goroutine the Streamer owns.
-func (st *Streamer) goLive(f func()) {
-	st.live.add()
-	go func() {
-		defer st.live.done()
-		f()
-	}()
+// putBuffer pools bp, unless it grew too large to keep.
+func (st *Streamer) putBuffer(bp *[]byte) {
+	if cap(*bp) <= maxPooledBuffer {
+		st.buffers.Put(bp)
+	}
 }
 
 // liveGroup counts the goroutines a Streamer owns. Unlike a sync.WaitGroup,
@@ -155,6 +210,15 @@ type liveGroup struct {
 	mu   sync.Mutex
 	n    int
 	idle chan struct{} // closed when n falls to zero
+}
+
+// goLive runs f on a goroutine the group counts.
+func (g *liveGroup) goLive(f func()) {
+	g.add()
+	go func() {
+		defer g.done()
+		f()
+	}()
 }
 
 func (g *liveGroup) add() {
@@ -213,85 +277,4 @@ func LastEventID(r *http.Request) (id int64, ok bool, err error) {
 		return 0, true, ErrBadLastEventID
 	}
 	return id, true, nil
-}
-
-// sink is one connection's wire format.
-type sink interface {
-	// send writes events, in order, and pushes them to the peer.
-	send(events []*hub.Event) error
-}
-
-// errClientGone ends a stream whose client left: whoever noticed closed the
-// subscription.
-var errClientGone = fmt.Errorf("transport: the client left: %w", context.Canceled)
-
-// pump sends the subscription's backlog, then its live events as they come,
-// in batches; ctx bounds the reads of stored events that fill gaps. The
-// Streamer's heartbeat pings the connection meanwhile. It returns how many events it sent, and why it
-// stopped: nil after the terminal event, errClientGone when the
-// subscription was closed because the client left, the hub's reason when
-// the hub ended it, or a *WriteError.
-//
-// A stream has one wake-up source, the subscription: whoever notices the
-// client leaving, or the heartbeat failing, closes the subscription or the
-// connection rather than cancelling a context, which keeps the wait cheap.
-func (st *Streamer) pump(ctx context.Context, sub *hub.Subscription, s sink, name string) (sent int, err error) {
-	cfg := st.cfg
-	deliver := func(batch []*hub.Event) (done bool, err error) {
-		if len(batch) == 0 {
-			return false, nil
-		}
-		if err := s.send(batch); err != nil {
-			return true, &WriteError{err}
-		}
-		sent += len(batch)
-		if cfg.Observer != nil {
-			cfg.Observer.Delivered(name, len(batch))
-		}
-		return batch[len(batch)-1].Terminal, nil
-	}
-	if done, err := deliver(sub.Backlog()); done || err != nil {
-		return sent, err
-	}
-
-	for {
-		e, ok := <-sub.C()
-		if !ok {
-			if err := sub.Err(); err != nil {
-				return sent, err
-			}
-			return sent, errClientGone
-		}
-		// Batches are pooled rather than kept: most streams sit idle most
-		// of the time.
-		bp := st.getBatch()
-		batch, err := collect(ctx, sub, *bp, e)
-		var done bool
-		if err == nil {
-			done, err = deliver(batch)
-		}
-		*bp = batch
-		st.putBatch(bp)
-		if done || err != nil {
-			return sent, err
-		}
-	}
-}
-
-// collect accepts e and the events already queued behind it, up to maxBatch,
-// so that a burst goes out in one write.
-func collect(ctx context.Context, sub *hub.Subscription, dst []*hub.Event, e *hub.Event) ([]*hub.Event, error) {
-	dst, err := sub.Accept(ctx, dst, e)
-	for err == nil && len(dst) < maxBatch {
-		select {
-		case e, ok := <-sub.C():
-			if !ok {
-				return dst, nil // pump's next receive reports why
-			}
-			dst, err = sub.Accept(ctx, dst, e)
-		default:
-			return dst, nil
-		}
-	}
-	return dst, err
 }

@@ -2,8 +2,9 @@ package transport
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
-	"errors"
+	"io"
 	"net/http"
 	"time"
 
@@ -14,112 +15,164 @@ import (
 // WebSocket is the transport label of WebSocket streams.
 const WebSocket = "ws"
 
-// Limits of a WebSocket peer.
 const (
 	// maxClientMessage bounds what a client may send; it only ever sends
 	// small commands.
 	maxClientMessage = 4 << 10
-	// closeWait bounds the wait for the close frame to go out.
+	// closeWait bounds the wait for the peer's answer to a close frame,
+	// and for a close frame to go out.
 	closeWait = time.Second
+	// commandTimeout bounds the work a client's command starts.
+	commandTimeout = 10 * time.Second
 )
 
 // IsWebSocketUpgrade reports whether r asks for a WebSocket.
 func IsWebSocketUpgrade(r *http.Request) bool { return websocket.IsWebSocketUpgrade(r) }
 
-// clientMessage is what a client may send.
-type clientMessage struct {
-	Type string `json:"type"`
-}
-
 // WebSocket upgrades the request and streams the subscription as text
-// frames, one event JSON each, on goroutines of its own: it returns once the
-// upgrade is done. It pings the peer every PingInterval and drops it when a
-// pong does not come back in time. The connection closes with 1000 after
-// the terminal event, 1001 when the server shuts down, and 1013 (try again
-// later) when the peer reads too slowly, so that it reconnects with
-// last_event_id. A nil sub means nothing is left to send: the connection
-// closes with 1000 at once. onCancel runs when the client sends
+// frames, one event JSON each; it returns once the upgrade is done. The
+// stream pings the peer every PingInterval and drops it when nothing, not
+// even a pong, comes back for two intervals. The connection closes with
+// 1000 after the terminal event, 1001 when the server shuts down, and 1013
+// (try again later) when the peer reads too slowly, so that it reconnects
+// with last_event_id. A nil sub means nothing is left to send: the
+// connection closes with 1000 at once. onCancel runs when the client sends
 // {"type": "cancel"}; done is told how the stream ended.
+//
+// gorilla/websocket does the handshake; the frames, in both directions,
+// are the stream's own, so that its writer is the only one.
 func (st *Streamer) WebSocket(w http.ResponseWriter, r *http.Request, sub *hub.Subscription, onCancel func(context.Context), done Done) {
-	conn, err := st.upgrader.Upgrade(w, r, nil)
+	ws, err := st.upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		done(0, err) // Upgrade has answered the client
 		return
 	}
+	conn := ws.NetConn()
 	if sub == nil {
-		err := closeWith(conn, websocket.CloseNormalClosure, "")
+		conn.SetWriteDeadline(time.Now().Add(closeWait))
+		_, err := conn.Write(appendWSClose(nil, closeNormal, ""))
 		conn.Close()
 		done(0, err)
 		return
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	s := st.newStream(context.WithoutCancel(r.Context()), sub, wireWebSocket, done)
+	s.takeOver(conn)
 	pongWait := 2 * st.cfg.pingInterval()
-	st.goLive(func() {
-		defer cancel()
-		readClient(ctx, conn, pongWait, onCancel)
-		sub.Close() // a dead or departed peer ends the writer too
-	})
-	st.goLive(func() {
-		// Pinged whether or not events flow: the reader expects a pong
-		// within pongWait.
-		b := st.beats.add(func() error {
-			err := conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(pingWriteTimeout))
-			if isTimeout(err) {
-				return nil // the pump is writing; the pong wait notices a dead peer
-			}
-			return err
-		}, func() { conn.Close() })
-		defer st.beats.remove(b)
-		s := &wsSink{conn: conn, timeout: st.cfg.writeTimeout()}
-		sent, err := st.pump(ctx, sub, s, WebSocket)
-		switch {
-		case err == nil:
-			err = closeWith(conn, websocket.CloseNormalClosure, "")
-		case errors.Is(err, hub.ErrClosed):
-			closeWith(conn, websocket.CloseGoingAway, "server shutting down")
-		case errors.Is(err, hub.ErrSlowConsumer):
-			closeWith(conn, websocket.CloseTryAgainLater, "too slow; reconnect with last_event_id")
-		}
-		conn.Close() // ends the reader
-		done(sent, err)
-	})
+	s.start(nil, func() { s.readWS(pongWait, onCancel) })
 }
 
-// readClient reads the client's messages until the connection fails or
-// stays silent past pongWait; pongs push the deadline forward.
-func readClient(ctx context.Context, conn *websocket.Conn, pongWait time.Duration, onCancel func(context.Context)) {
-	conn.SetReadLimit(maxClientMessage)
-	conn.SetReadDeadline(time.Now().Add(pongWait))
-	conn.SetPongHandler(func(string) error { return conn.SetReadDeadline(time.Now().Add(pongWait)) })
+// readWS reads the client's frames until the connection fails, the client
+// closes it or breaks the protocol, or nothing comes for pongWait. It
+// leaves the answers to pings and close frames to the writer.
+func (s *stream) readWS(pongWait time.Duration, onCancel func(context.Context)) {
+	why := s.readFrames(pongWait, onCancel)
+	s.left.Store(why)
+	s.sub.Close()
+	s.letGo(false, false)
+}
+
+// readFrames reads frames as RFC 6455 has a server read them, and returns
+// why it stopped.
+func (s *stream) readFrames(pongWait time.Duration, onCancel func(context.Context)) (why int32) {
+	var (
+		hdr     [8]byte
+		message []byte // a message, while its fragments come
+		inMsg   bool   // message is not complete yet
+		text    bool   // message is text
+	)
 	for {
-		kind, data, err := conn.ReadMessage()
-		if err != nil {
-			return
+		s.conn.SetReadDeadline(time.Now().Add(pongWait))
+		if s.state.Load() == stateEnded {
+			// The writer sent its close frame, maybe before this
+			// deadline replaced the shorter one it set: the peer has
+			// closeWait to answer.
+			s.conn.SetReadDeadline(time.Now().Add(closeWait))
 		}
-		var msg clientMessage
-		if kind == websocket.TextMessage && json.Unmarshal(data, &msg) == nil && msg.Type == "cancel" && onCancel != nil {
-			onCancel(ctx)
+		if _, err := io.ReadFull(s.conn, hdr[:2]); err != nil {
+			return leftOnError(err)
+		}
+		fin, opcode, masked := hdr[0]&0x80 != 0, hdr[0]&0x0f, hdr[1]&0x80 != 0
+		if hdr[0]&0x70 != 0 || !masked {
+			return leftProtocol // no extension was agreed; a client masks every frame
+		}
+		n := uint64(hdr[1] & 0x7f)
+		switch n {
+		case 126:
+			if _, err := io.ReadFull(s.conn, hdr[:2]); err != nil {
+				return leftOnError(err)
+			}
+			n = uint64(binary.BigEndian.Uint16(hdr[:2]))
+		case 127:
+			if _, err := io.ReadFull(s.conn, hdr[:8]); err != nil {
+				return leftOnError(err)
+			}
+			n = binary.BigEndian.Uint64(hdr[:8])
+		}
+		control := opcode >= wsClose
+		switch {
+		case control && (n > 125 || !fin):
+			return leftProtocol
+		case !control && uint64(len(message))+n > maxClientMessage:
+			return leftTooBig
+		}
+		var mask [4]byte
+		if _, err := io.ReadFull(s.conn, mask[:]); err != nil {
+			return leftOnError(err)
+		}
+		payload := make([]byte, n)
+		if _, err := io.ReadFull(s.conn, payload); err != nil {
+			return leftOnError(err)
+		}
+		for i := range payload {
+			payload[i] ^= mask[i%4]
+		}
+
+		switch opcode {
+		case wsClose:
+			return leftClosing
+		case wsPing:
+			s.pong.Store(&payload)
+			s.pending.Or(duePong)
+			s.wake()
+		case wsPong: // proof of life: the next read's deadline moves
+		case wsText, wsBinary, wsContinuation:
+			if inMsg == (opcode != wsContinuation) {
+				return leftProtocol // a new message inside one, or a fragment outside
+			}
+			if opcode != wsContinuation {
+				text = opcode == wsText
+			}
+			message, inMsg = append(message, payload...), !fin
+			if fin && text {
+				s.command(message, onCancel)
+			}
+			if fin {
+				message = message[:0]
+			}
+		default:
+			return leftProtocol
 		}
 	}
 }
 
-// closeWith sends a close frame with code and reason.
-func closeWith(conn *websocket.Conn, code int, reason string) error {
-	return conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(closeWait))
-}
-
-type wsSink struct {
-	conn    *websocket.Conn
-	timeout time.Duration
-}
-
-func (s *wsSink) send(events []*hub.Event) error {
-	// Only recorded here; the connection applies it to each frame.
-	s.conn.SetWriteDeadline(time.Now().Add(s.timeout))
-	for _, e := range events {
-		if err := s.conn.WriteMessage(websocket.TextMessage, e.Data); err != nil {
-			return err
-		}
+// leftOnError tells a silent peer from one that is gone.
+func leftOnError(err error) int32 {
+	if isTimeout(err) {
+		return leftSilent
 	}
-	return nil
+	return leftGone
+}
+
+// command runs what a client's message asks for: {"type": "cancel"} is the
+// only command.
+func (s *stream) command(message []byte, onCancel func(context.Context)) {
+	var msg struct {
+		Type string `json:"type"`
+	}
+	if onCancel == nil || json.Unmarshal(message, &msg) != nil || msg.Type != "cancel" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, commandTimeout)
+	defer cancel()
+	onCancel(ctx)
 }

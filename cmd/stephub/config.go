@@ -15,6 +15,10 @@ import (
 // `stephub token` work together out of the box. serve warns about it.
 const devJWTSecret = "stephub-dev-secret-do-not-use-in-production"
 
+// maxPingInterval is the contract's: a stream hears from the server at
+// least every 15 s, so that proxies keep it open.
+const maxPingInterval = 15 * time.Second
+
 // config is every setting of serve; each flag falls back to its env var.
 type config struct {
 	Addr              string
@@ -31,6 +35,8 @@ type config struct {
 	MaxAttempts       int
 	LogLevel          string
 	DebugAddr         string
+	// PingInterval is the longest a stream goes without a byte.
+	PingInterval time.Duration
 	// TLSCert and TLSKey are PEM files; when set, serve speaks HTTPS, and
 	// with it HTTP/2, which lifts the six-connections-per-origin limit that
 	// browsers keep on HTTP/1.1 for front ends that open a stream per tab.
@@ -76,6 +82,7 @@ func parseServeFlags(args []string, getenv func(string) string, stderr io.Writer
 	streams := fs.String("max-streams-per-user", envOr(getenv, "MAX_STREAMS_PER_USER", "50"), "concurrent streams per user on this node; 0 = no cap (env MAX_STREAMS_PER_USER)")
 	lease := fs.String("lease", envOr(getenv, "LEASE", "30s"), "how long a claimed video may go without a worker post (env LEASE)")
 	attempts := fs.String("max-attempts", envOr(getenv, "MAX_ATTEMPTS", "3"), "claims per video before it fails (env MAX_ATTEMPTS)")
+	ping := fs.String("ping-interval", envOr(getenv, "PING_INTERVAL", "15s"), "the longest a stream goes silent before a heartbeat, at most 15s (env PING_INTERVAL)")
 	fs.StringVar(&c.LogLevel, "log-level", envOr(getenv, "LOG_LEVEL", "info"), "debug, info, warn or error (env LOG_LEVEL)")
 	fs.StringVar(&c.TLSCert, "tls-cert", getenv("TLS_CERT"), "PEM certificate (chain) file: serve HTTPS and HTTP/2; needs -tls-key (env TLS_CERT)")
 	fs.StringVar(&c.TLSKey, "tls-key", getenv("TLS_KEY"), "PEM private key file of -tls-cert (env TLS_KEY)")
@@ -111,6 +118,9 @@ func parseServeFlags(args []string, getenv func(string) string, stderr io.Writer
 	}
 	if c.MaxAttempts, err = strconv.Atoi(*attempts); err != nil || c.MaxAttempts < 1 {
 		return config{}, fmt.Errorf("-max-attempts: %q is not a positive integer", *attempts)
+	}
+	if c.PingInterval, err = time.ParseDuration(*ping); err != nil || c.PingInterval <= 0 || c.PingInterval > maxPingInterval {
+		return config{}, fmt.Errorf("-ping-interval: %q is not a duration above 0 and at most %v", *ping, maxPingInterval)
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return config{}, fmt.Errorf("-tls-cert and -tls-key go together: give both or neither")

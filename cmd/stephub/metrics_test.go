@@ -158,7 +158,7 @@ func TestMetricsAtStartup(t *testing.T) {
 			want{"stephub_connections_active", l, 0}, want{"stephub_connection_duration_seconds", l, 0},
 			want{"stephub_reconnects_total", l, 0}, want{"stephub_events_delivered_total", l, 0})
 	}
-	for _, r := range []string{"slow_consumer", "shutdown", "write_error"} {
+	for _, r := range []string{"slow_consumer", "shutdown", "write_error", "write_timeout", "ping_timeout", "pong_timeout", "protocol_error"} {
 		wants = append(wants, want{"stephub_subscriber_drops_total", []string{"reason=" + r}, 0})
 	}
 	for _, st := range []string{"completed", "failed", "cancelled"} {

@@ -21,16 +21,25 @@ import (
 	"github.com/stephub/stephub/jobs"
 	"github.com/stephub/stephub/metrics"
 	"github.com/stephub/stephub/storage"
+	"github.com/stephub/stephub/transport"
 	"github.com/stephub/stephub/web"
 )
 
 // Server timeouts. There is no overall write timeout: streams run for as
-// long as their job, and the transport sets a deadline on each write instead.
+// long as their job, and the transport sets a deadline around each write
+// that waits instead.
 const (
 	readHeaderTimeout = 10 * time.Second
 	idleTimeout       = 2 * time.Minute
 	// shutdownTimeout bounds the wait for requests in flight at shutdown.
 	shutdownTimeout = 10 * time.Second
+	// An HTTP/2 connection that sent nothing for h2PingAfter is pinged,
+	// and closed if the ping is not answered within h2PingTimeout; one
+	// that takes no byte of a pending write for h2WriteTimeout is closed.
+	// That is how a dead HTTP/2 peer of an idle stream is noticed.
+	h2PingAfter    = 30 * time.Second
+	h2PingTimeout  = 15 * time.Second
+	h2WriteTimeout = transport.DefaultWriteTimeout
 )
 
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -93,6 +102,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		WorkerToken:       cfg.WorkerToken,
 		AdminToken:        cfg.AdminToken,
 		MaxStreamsPerUser: cfg.MaxStreamsPerUser,
+		Stream:            transport.Config{PingInterval: cfg.PingInterval},
 	}, api.Deps{Logger: logger, Store: store, Jobs: svc, Hub: h, Signer: signer, Metrics: m, Static: web.Handler()})
 
 	if cfg.DebugAddr != "" {
@@ -113,6 +123,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		IdleTimeout:       idleTimeout,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 		TLSConfig:         tlsConfig,
+		HTTP2: &http.HTTP2Config{
+			SendPingTimeout:  h2PingAfter,
+			PingTimeout:      h2PingTimeout,
+			WriteByteTimeout: h2WriteTimeout,
+		},
 	}
 	// Streams end only when the hub lets them go, so Shutdown closes it.
 	srv.RegisterOnShutdown(h.Close)
@@ -124,6 +139,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	logger.Info("listening", "addr", ln.Addr().String(), "database", store.Dialect(), "pipeline", cfg.Pipeline, "version", version)
 
+	// SSE connections that end cleanly come back through the listener,
+	// to serve their client's next request.
+	ln = handler.Listen(ln)
 	served := make(chan error, 1)
 	go func() {
 		if tlsConfig != nil {
