@@ -3,6 +3,7 @@ package transport_test
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -34,7 +35,9 @@ type fixture struct {
 	ended   chan error // what each stream returned; Done must not block
 }
 
-func newFixture(t *testing.T, opts hub.Options, cfg transport.Config) *fixture {
+// newFixture starts the fixture; each setup, if any, configures the
+// server before it starts (TLS, socket buffers).
+func newFixture(t *testing.T, opts hub.Options, cfg transport.Config, setup ...func(*httptest.Server)) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	store, err := storage.Open(ctx, testdb.SQLite(t))
@@ -55,7 +58,11 @@ func newFixture(t *testing.T, opts hub.Options, cfg transport.Config) *fixture {
 	opts.History = store
 	streamer := transport.New(cfg)
 	f := &fixture{store: store, hub: hub.New(opts), videoID: v.ID, ended: make(chan error, 256)}
-	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	f.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/hello" {
+			io.WriteString(w, "hello")
+			return
+		}
 		after, _, err := transport.LastEventID(r)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
@@ -76,6 +83,15 @@ func newFixture(t *testing.T, opts hub.Options, cfg transport.Config) *fixture {
 		}
 		streamer.SSE(w, r, sub, done)
 	}))
+	f.srv.Listener = streamer.Listen(f.srv.Listener)
+	for _, set := range setup {
+		set(f.srv)
+	}
+	if f.srv.TLS != nil {
+		f.srv.StartTLS()
+	} else {
+		f.srv.Start()
+	}
 	t.Cleanup(func() {
 		f.hub.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -107,12 +123,37 @@ func (f *fixture) open(t *testing.T, lastEventID string) *http.Response {
 	if lastEventID != "" {
 		req.Header.Set("Last-Event-ID", lastEventID)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := f.srv.Client().Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { resp.Body.Close() })
 	return resp
+}
+
+// withTLS serves the fixture over TLS, with HTTP/2.
+func withTLS(s *httptest.Server) {
+	s.EnableHTTP2 = true
+	s.TLS = &tls.Config{}
+}
+
+// withSendBuffer gives the server's sockets a send buffer of n bytes, so
+// that a peer that stops reading stalls its stream soon.
+func withSendBuffer(n int) func(*httptest.Server) {
+	return func(s *httptest.Server) { s.Listener = sendBufferListener{s.Listener, n} }
+}
+
+type sendBufferListener struct {
+	net.Listener
+	size int
+}
+
+func (l sendBufferListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.SetWriteBuffer(l.size)
+	}
+	return c, err
 }
 
 // ids reads SSE lines from r and returns the ids, until it has n of them

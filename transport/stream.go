@@ -472,9 +472,17 @@ func (s *stream) end(err error) outcome {
 	}
 	s.held = nil
 	if s.conn != nil {
-		// A WebSocket peer answers a close frame with its own.
 		code, _ := closeCode(err)
-		s.letGo(s.keepAlive && s.endSent, s.wire == wireWebSocket && s.endSent && code != 0)
+		closing := s.wire == wireWebSocket && s.endSent && code != 0
+		if closing {
+			// The peer answers the close frame with its own and closes:
+			// its reader waits for that, a while.
+			if c, ok := s.conn.(interface{ CloseWrite() error }); ok {
+				c.CloseWrite()
+			}
+			s.conn.SetReadDeadline(time.Now().Add(closeWait))
+		}
+		s.letGo(s.keepAlive && s.endSent, closing)
 	}
 	s.done(s.sent, err)
 	return runEnded
@@ -482,22 +490,16 @@ func (s *stream) end(err error) outcome {
 
 // letGo is called once by the writer and once by the reader of a
 // taken-over connection when each is done with it: fit when it may serve
-// another request, linger when the other side is to finish on its own (a
-// WebSocket close frame went out, and the peer's answer is to be read).
-// The first to let go of an unfit connection closes it, which stops the
-// other; the second closes it, or hands it back to net/http.
+// another request, linger when the other is to finish on its own (to read
+// the peer's answer to a close frame). The first to let go of an unfit
+// connection closes it, which stops the other, unless it lingers; the
+// second closes it, or hands it back to net/http.
 func (s *stream) letGo(fit, linger bool) {
 	if !fit {
 		s.unfit.Store(true)
 	}
 	if s.lettingGo.Add(1) == 1 {
-		switch {
-		case linger:
-			if tc, ok := s.conn.(interface{ CloseWrite() error }); ok {
-				tc.CloseWrite()
-			}
-			s.conn.SetReadDeadline(time.Now().Add(closeWait))
-		case !fit:
+		if !fit && !linger {
 			s.conn.Close()
 		}
 		return

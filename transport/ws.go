@@ -68,6 +68,13 @@ func (s *stream) readWS(pongWait time.Duration, onCancel func(context.Context)) 
 	why := s.readFrames(pongWait, onCancel)
 	s.left.Store(why)
 	s.sub.Close()
+	if why == leftClosing || why == leftProtocol || why == leftTooBig {
+		// The writer answers with a close frame. Read on until the peer
+		// closes, a while: closing with its bytes unread would reset the
+		// connection, and the answer with it.
+		s.conn.SetReadDeadline(time.Now().Add(closeWait))
+		io.Copy(io.Discard, s.conn)
+	}
 	s.letGo(false, false)
 }
 

@@ -1,7 +1,9 @@
 package transport_test
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -103,5 +105,76 @@ func TestWebSocketShutdownCloses1001(t *testing.T) {
 	}
 	if err := <-f.ended; !errors.Is(err, hub.ErrClosed) {
 		t.Errorf("WebSocket = %v; want ErrClosed", err)
+	}
+}
+
+// TestWebSocketAnswersPingAndClose sends a ping, which the stream answers
+// with a pong carrying the same data, and then a close frame, which it
+// answers with its own before the connection ends.
+func TestWebSocketAnswersPingAndClose(t *testing.T) {
+	f := newFixture(t, hub.Options{}, transport.Config{})
+	conn := f.dial(t)
+	pong := make(chan string, 1)
+	conn.SetPongHandler(func(data string) error { pong <- data; return nil })
+	if err := conn.WriteControl(websocket.PingMessage, []byte("are you there"), time.Now().Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	// The client handles control frames while it reads messages: give it
+	// events to read until the pong has come.
+	for step := 1; len(pong) == 0; step++ {
+		if step > 20 {
+			t.Fatal("no pong after 20 events")
+		}
+		f.appendStep(t, step, 10, stephub.StatusProcessing)
+		if _, data, err := conn.ReadMessage(); err != nil || !strings.HasPrefix(string(data), fmt.Sprintf(`{"id":%d,`, step)) {
+			t.Fatalf("message %d: %q, %v", step, data, err)
+		}
+	}
+	if got := <-pong; got != "are you there" {
+		t.Errorf("pong %q; want the ping's data", got)
+	}
+
+	if err := conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, "bye"), time.Now().Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := conn.ReadMessage()
+	var closeErr *websocket.CloseError
+	if !errors.As(err, &closeErr) || closeErr.Code != websocket.CloseNormalClosure {
+		t.Errorf("after the client's close: %v; want the server's close 1000", err)
+	}
+	if err := <-f.ended; !errors.Is(err, context.Canceled) {
+		t.Errorf("WebSocket = %v; want the client's leaving", err)
+	}
+}
+
+// TestWebSocketRefusesBadFrames closes with 1009 a message over the limit,
+// and with 1002 a frame the client did not mask.
+func TestWebSocketRefusesBadFrames(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		send func(*websocket.Conn) error
+		code int
+	}{
+		{"too big", func(c *websocket.Conn) error {
+			return c.WriteMessage(websocket.TextMessage, []byte(strings.Repeat("x", 5000)))
+		}, websocket.CloseMessageTooBig},
+		{"unmasked", func(c *websocket.Conn) error {
+			_, err := c.NetConn().Write([]byte{0x81, 2, 'h', 'i'})
+			return err
+		}, websocket.CloseProtocolError},
+	} {
+		f := newFixture(t, hub.Options{}, transport.Config{})
+		conn := f.dial(t)
+		if err := tc.send(conn); err != nil {
+			t.Fatal(err)
+		}
+		_, _, err := conn.ReadMessage()
+		var closeErr *websocket.CloseError
+		if !errors.As(err, &closeErr) || closeErr.Code != tc.code {
+			t.Errorf("%s: %v; want close %d", tc.name, err, tc.code)
+		}
+		if err := <-f.ended; !errors.Is(err, transport.ErrProtocol) {
+			t.Errorf("%s: WebSocket = %v; want ErrProtocol", tc.name, err)
+		}
 	}
 }

@@ -31,12 +31,14 @@ const (
 // testServer is a stephub serve running in-process on a loopback port, as
 // `stephub serve` would, through run.
 type testServer struct {
-	URL  string
-	logs *logbuf.Buffer
-	out  *logbuf.Buffer // what serve prints on stdout
-	stop context.CancelFunc
-	done chan error
-	once sync.Once
+	URL string
+	// client reaches the server; nil means http.DefaultClient.
+	client *http.Client
+	logs   *logbuf.Buffer
+	out    *logbuf.Buffer // what serve prints on stdout
+	stop   context.CancelFunc
+	done   chan error
+	once   sync.Once
 }
 
 var listeningLine = regexp.MustCompile(`"msg":"listening","addr":"([^"]+)"`)

@@ -34,7 +34,11 @@ var contractMetrics = map[string]dto.MetricType{
 // readMetrics reads the server's /metrics over HTTP and parses it; it may be
 // called from a goroutine.
 func readMetrics(s *testServer) (map[string]*dto.MetricFamily, error) {
-	resp, err := http.Get(s.URL + "/metrics")
+	client := s.client
+	if client == nil {
+		client = http.DefaultClient
+	}
+	resp, err := client.Get(s.URL + "/metrics")
 	if err != nil {
 		return nil, err
 	}
