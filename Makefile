@@ -16,15 +16,16 @@ run: build ## run the server on the embedded SQLite database with the mock pipel
 build: ## build bin/stephub
 	go build -ldflags "$(LDFLAGS)" -o $(BIN)/stephub ./cmd/stephub
 
-test: check-postgres ## go vet, then every test with -race (needs PostgreSQL on 127.0.0.1:5432)
+test: check-postgres ## go vet, then every test with -race, of the product and of bench/ (needs PostgreSQL, see the README)
 	go vet ./...
 	go test -race -count=1 ./...
+	cd bench && go vet ./... && go test -race -count=1 ./...
 
 bench: ## the hub's fan-out benchmarks
 	go test -run '^$$' -bench . -benchmem ./hub/
 
-load: build ## build bin/stephub-load, the loopback load generator (see README, Performance)
-	go build -o $(BIN)/stephub-load ./cmd/stephub-load
+load: build ## build bin/stephub-load, the loopback load generator of bench/ (see docs/performance.md)
+	cd bench && go build -o ../$(BIN)/stephub-load ./cmd/stephub-load
 
 cluster: build ## three nodes on :8001-:8003 sharing DATABASE_URL (a postgres:// URL); Ctrl-C stops them
 	@case "$(DATABASE_URL)" in postgres://*|postgresql://*) ;; *) echo "set DATABASE_URL to a postgres:// URL"; exit 1;; esac

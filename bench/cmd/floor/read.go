@@ -6,8 +6,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/stephub/stephub/internal/latency"
-	"github.com/stephub/stephub/internal/rawsock"
+	"github.com/stephub/stephub/bench/internal/latency"
+	"github.com/stephub/stephub/bench/internal/rawsock"
 )
 
 // read is the child: it opens n connections to addr over 127.0.0.2–9,

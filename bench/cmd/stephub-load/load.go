@@ -17,7 +17,7 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/stephub/stephub/auth"
-	"github.com/stephub/stephub/internal/latency"
+	"github.com/stephub/stephub/bench/internal/latency"
 )
 
 // load is one run: its clients, one per source address, and what the

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stephub/stephub/internal/latency"
+	"github.com/stephub/stephub/bench/internal/latency"
 	"github.com/stephub/stephub/internal/leakcheck"
 )
 
@@ -28,7 +28,10 @@ func startStephub(t *testing.T) (string, int) {
 	t.Helper()
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "stephub")
-	if out, err := exec.Command("go", "build", "-o", bin, "../stephub").CombinedOutput(); err != nil {
+	// Built in the product's module, whose go.sum has its dependencies.
+	build := exec.Command("go", "build", "-o", bin, "./cmd/stephub")
+	build.Dir = "../../.."
+	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	cmd := exec.Command(bin, "serve")

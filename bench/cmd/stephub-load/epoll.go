@@ -13,7 +13,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/stephub/stephub/internal/rawsock"
+	"github.com/stephub/stephub/bench/internal/rawsock"
 	"github.com/stephub/stephub/pipeline"
 )
 
