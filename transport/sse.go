@@ -47,7 +47,7 @@ func (st *Streamer) sseOverConn(conn net.Conn, r *http.Request, header http.Head
 	if !r.ProtoAtLeast(1, 1) {
 		w = wireSSE // an HTTP/1.0 client reads the body to the end of the connection
 	}
-	s := st.newStream(context.WithoutCancel(r.Context()), sub, w, done)
+	s := st.newStream(context.Background(), sub, w, done)
 	s.takeOver(conn)
 	s.keepAlive = w == wireSSEChunked && !r.Close && st.reuse.Load() != nil
 

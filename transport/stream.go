@@ -44,13 +44,17 @@ type stream struct {
 	sub  *hub.Subscription
 	wire wire
 	done Done
-	// ctx is the parent of reads from storage that fill gaps.
+	// ctx is the parent of the work the stream starts (reads from storage
+	// that fill gaps, a WebSocket client's commands), each under a
+	// timeout of its own: the request's context while a handler holds the
+	// stream, a detached one for a connection taken over, which outlives
+	// its request (and keeping the request's would keep its values).
 	ctx context.Context
 
 	// The connection. conn is set when the stream took it over from
 	// net/http, raw when the pool can write it without waiting. Writes
-	// that wait go to w, then flush (if set), between deadlines set with
-	// setDeadline.
+	// that wait go to w, then flush (if set), between write deadlines set
+	// on conn or, for a ResponseWriter, with setDeadline.
 	conn        net.Conn
 	raw         syscall.RawConn
 	w           io.Writer
@@ -114,7 +118,7 @@ func (st *Streamer) newStream(ctx context.Context, sub *hub.Subscription, w wire
 
 // takeOver makes conn, taken over from net/http, the stream's connection.
 func (s *stream) takeOver(conn net.Conn) {
-	s.conn, s.w, s.setDeadline = conn, conn, conn.SetWriteDeadline
+	s.conn, s.w = conn, conn
 	// net/http may have left deadlines on it; the stream sets its own.
 	conn.SetDeadline(time.Time{})
 	if sc, ok := conn.(syscall.Conn); ok {
@@ -376,20 +380,29 @@ func (s *stream) write(wait bool) error {
 		}
 		return nil
 	}
-	// Not every ResponseWriter supports deadlines (httptest's recorder
-	// does not); a write still fails on a dead connection.
-	_ = s.setDeadline(time.Now().Add(s.st.cfg.writeTimeout()))
+	s.setWriteDeadline(time.Now().Add(s.st.cfg.writeTimeout()))
 	_, err := s.w.Write(s.unsent)
 	if err == nil && s.flush != nil {
 		err = s.flush()
 	}
 	// An idle stream has no deadline: HTTP/2 would reset it when one passed.
-	_ = s.setDeadline(time.Time{})
+	s.setWriteDeadline(time.Time{})
 	if err != nil {
 		return err
 	}
 	s.unsent = nil
 	return nil
+}
+
+// setWriteDeadline sets the deadline of the writes that wait. Not every
+// ResponseWriter supports deadlines (httptest's recorder does not); a
+// write still fails on a dead connection.
+func (s *stream) setWriteDeadline(t time.Time) {
+	if s.conn != nil {
+		s.conn.SetWriteDeadline(t)
+		return
+	}
+	_ = s.setDeadline(t)
 }
 
 // writeNow makes one write of b to the socket, without waiting.

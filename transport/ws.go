@@ -55,7 +55,7 @@ func (st *Streamer) WebSocket(w http.ResponseWriter, r *http.Request, sub *hub.S
 		done(0, err)
 		return
 	}
-	s := st.newStream(context.WithoutCancel(r.Context()), sub, wireWebSocket, done)
+	s := st.newStream(context.Background(), sub, wireWebSocket, done)
 	s.takeOver(conn)
 	pongWait := 2 * st.cfg.pingInterval()
 	s.start(nil, func() { s.readWS(pongWait, onCancel) })
