@@ -4,7 +4,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -122,34 +121,13 @@ func TestServeTLSSpeaksHTTP2(t *testing.T) {
 	certFile, keyFile, pool := selfSigned(t, t.TempDir())
 	s := startServer(t, testdb.SQLite(t), map[string]string{"TLS_CERT": certFile, "TLS_KEY": keyFile, "STEP_DELAY": "0"})
 	base := "https://" + strings.TrimPrefix(s.URL, "http://")
-	client := &http.Client{Transport: &http.Transport{
-		TLSClientConfig:   &tls.Config{RootCAs: pool},
-		ForceAttemptHTTP2: true,
-	}}
+	client := tlsClient(pool, true)
 	defer client.CloseIdleConnections()
 
 	send := func(method, path, token, body string) (*http.Response, string) {
 		t.Helper()
-		req, err := http.NewRequest(method, base+path, strings.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		if body != "" {
-			req.Header.Set("Content-Type", "application/json")
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatalf("%s %s: %v", method, path, err)
-		}
-		defer resp.Body.Close()
-		out, err := io.ReadAll(resp.Body)
-		if err != nil {
-			t.Fatalf("%s %s: reading: %v", method, path, err)
-		}
-		return resp, string(out)
+		resp, data := send(t, client, method, base+path, token, body)
+		return resp, string(data)
 	}
 
 	resp, body := send("GET", "/", "", "")
@@ -170,10 +148,7 @@ func TestServeTLSSpeaksHTTP2(t *testing.T) {
 
 	// A client without HTTP/2 gets the stream over HTTP/1.1 and TLS, on
 	// the connection the stream takes over.
-	client = &http.Client{Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{RootCAs: pool},
-		TLSNextProto:    map[string]func(string, *tls.Conn) http.RoundTripper{},
-	}}
+	client = tlsClient(pool, false)
 	defer client.CloseIdleConnections()
 	resp, body = send("GET", fmt.Sprintf("/api/v1/videos/%d/stream", v.ID), token, "")
 	if resp.ProtoMajor != 1 || strings.Count(body, "data: ") != 9 || !strings.Contains(body, `"status":"completed"`) {
