@@ -85,9 +85,14 @@ func TestStalledPeersDelayNoPing(t *testing.T) {
 		// Far more than a stalled socket takes.
 		f.appendStep(t, 1, 64<<10, stephub.StatusProcessing)
 		f.appendStep(t, 2, 64<<10, stephub.StatusProcessing)
+		// A heartbeat that waited on stalled peers would come seconds
+		// late (250 ms a peer, before the writer sent its own pings); a
+		// quarter of an interval is left to a busy test machine's
+		// scheduling, which the heartbeat's own slack may not cover
+		// under the race detector.
 		for range healthy {
-			if gap := <-gaps; gap > interval {
-				t.Errorf("TLS %v: a reading stream went %v without a ping, beside %d stalled ones; want at most %v", secure, gap, stalled, interval)
+			if gap := <-gaps; gap > interval+interval/4 {
+				t.Errorf("TLS %v: a reading stream went %v without a ping, beside %d stalled ones; want about %v", secure, gap, stalled, interval)
 			}
 		}
 	}
