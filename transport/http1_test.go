@@ -215,3 +215,39 @@ func TestSSEOverTLSAndHTTP2(t *testing.T) {
 		}
 	}
 }
+
+// TestSSEPipelinedRequestClosesConnection sends a second request behind
+// the stream's, in the same write: net/http has read it with the first, so
+// the stream, which cannot serve it, closes the connection after its end
+// rather than hand back a connection whose next request is gone.
+func TestSSEPipelinedRequestClosesConnection(t *testing.T) {
+	f := newFixture(t, hub.Options{}, transport.Config{PingInterval: time.Hour})
+	f.appendStep(t, 1, 10, stephub.StatusCompleted)
+	c := f.dialRaw(t)
+	if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: stephub\r\n\r\nGET /hello HTTP/1.1\r\nHost: stephub\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	status, err := c.r.ReadLine()
+	if err != nil || status != "HTTP/1.1 200 OK" {
+		t.Fatalf("status line %q, %v", status, err)
+	}
+	header, err := c.r.ReadMIMEHeader()
+	if err != nil || header.Get("Connection") != "close" {
+		t.Fatalf("head %v, %v; want Connection: close", header, err)
+	}
+	if got := c.chunk(t); got != "retry: 3000\n\n" {
+		t.Errorf("first chunk %q", got)
+	}
+	if got := c.chunk(t); !strings.HasPrefix(got, "id: 1\n") {
+		t.Errorf("event chunk %q; want event 1", got)
+	}
+	if got := c.chunk(t); got != "" {
+		t.Errorf("chunk %q; want the last one", got)
+	}
+	if rest, err := io.ReadAll(c.r.R); err != nil || len(rest) != 0 {
+		t.Errorf("after the stream: %q, %v; want the connection closed", rest, err)
+	}
+	if err := <-f.ended; err != nil {
+		t.Errorf("stream ended with %v; want nil", err)
+	}
+}

@@ -32,8 +32,11 @@ var sseHeaders = [][2]string{
 // ends.
 func (st *Streamer) SSE(w http.ResponseWriter, r *http.Request, sub *hub.Subscription, done Done) {
 	if r.ProtoMajor == 1 && r.TLS == nil {
-		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
-			st.sseOverConn(conn, r, w.Header(), sub, done)
+		if conn, brw, err := http.NewResponseController(w).Hijack(); err == nil {
+			// A request the client sent behind this one is in brw, which
+			// the stream does not read: the connection ends with it.
+			pipelined := brw.Reader.Buffered() > 0
+			st.sseOverConn(conn, r, w.Header(), pipelined, sub, done)
 			return
 		}
 	}
@@ -42,14 +45,14 @@ func (st *Streamer) SSE(w http.ResponseWriter, r *http.Request, sub *hub.Subscri
 
 // sseOverConn writes the response head itself, then streams on the
 // connection, which a goroutine reads to notice the client leaving.
-func (st *Streamer) sseOverConn(conn net.Conn, r *http.Request, header http.Header, sub *hub.Subscription, done Done) {
+func (st *Streamer) sseOverConn(conn net.Conn, r *http.Request, header http.Header, pipelined bool, sub *hub.Subscription, done Done) {
 	w := wireSSEChunked
 	if !r.ProtoAtLeast(1, 1) {
 		w = wireSSE // an HTTP/1.0 client reads the body to the end of the connection
 	}
 	s := st.newStream(context.Background(), sub, w, done)
 	s.takeOver(conn)
-	s.keepAlive = w == wireSSEChunked && !r.Close && st.reuse.Load() != nil
+	s.keepAlive = w == wireSSEChunked && !r.Close && !pipelined && st.reuse.Load() != nil
 
 	for _, kv := range sseHeaders {
 		header.Set(kv[0], kv[1])

@@ -87,6 +87,7 @@ type stream struct {
 	unsent    []byte     // what of *out is still to write
 	outEvents int        // events framed in *out
 	outPing   bool       // *out holds nothing but heartbeats
+	lastBatch int        // events the last fill took from the subscription
 	ending    bool       // the stream ends once *out is written,
 	endErr    error      // for this reason;
 	endSent   bool       // and the end of the response went out
@@ -233,7 +234,10 @@ func (s *stream) run(wait bool) outcome {
 			return runEnded
 		}
 		if !wait {
-			if s.held != nil || len(s.sub.C()) > 0 {
+			// A full batch may have stopped short of the subscription's
+			// end, which has no length to see and whose wake-up came
+			// while the stream was queued.
+			if s.held != nil || len(s.sub.C()) > 0 || s.lastBatch == maxBatch {
 				return runAgain
 			}
 			return runIdle
@@ -277,7 +281,7 @@ func (s *stream) fill(wait bool) (o outcome, ok bool) {
 		return runIdle, false
 	}
 	s.out, s.unsent = buf, b
-	s.outEvents, s.outPing = len(batch), len(batch) == 0 && ping
+	s.outEvents, s.outPing, s.lastBatch = len(batch), len(batch) == 0 && ping, len(batch)
 	return 0, true
 }
 
@@ -465,11 +469,17 @@ func (s *stream) closedErr() error {
 	return errClientGone
 }
 
-// writeFailure says why a write failed: the hub or the reader may have
-// ended the stream first, and the failed write only followed from that.
+// writeFailure says why a write failed: the hub may have ended the
+// stream first, or the client left, and the failed write only followed
+// from that.
 func (s *stream) writeFailure(err error) error {
-	if s.sub.Err() != nil || s.left.Load() != stillReading {
+	switch left := s.left.Load(); {
+	case s.sub.Err() != nil:
+		return s.sub.Err()
+	case left != stillReading && left != leftDone: // leftDone: stopped by the writer itself
 		return s.closedErr()
+	case s.conn == nil && s.ctx.Err() != nil: // a handler's request, cancelled
+		return errClientGone
 	}
 	return &WriteError{Err: err, Ping: s.outPing}
 }
@@ -484,6 +494,9 @@ func (s *stream) end(err error) outcome {
 		s.out, s.unsent = nil, nil
 	}
 	s.held = nil
+	// Told first, so that what the stream held (a user's stream slot) is
+	// free before its connection can serve another request.
+	s.done(s.sent, err)
 	if s.conn != nil {
 		code, _ := closeCode(err)
 		closing := s.wire == wireWebSocket && s.endSent && code != 0
@@ -497,7 +510,6 @@ func (s *stream) end(err error) outcome {
 		}
 		s.letGo(s.keepAlive && s.endSent, closing)
 	}
-	s.done(s.sent, err)
 	return runEnded
 }
 

@@ -20,7 +20,8 @@ const (
 	// small commands.
 	maxClientMessage = 4 << 10
 	// closeWait bounds the wait for the peer's answer to a close frame,
-	// and for a close frame to go out.
+	// and the write of the close frame that answers a stream with
+	// nothing to send.
 	closeWait = time.Second
 	// commandTimeout bounds the work a client's command starts.
 	commandTimeout = 10 * time.Second
@@ -117,9 +118,9 @@ func (s *stream) readFrames(pongWait time.Duration, onCancel func(context.Contex
 		}
 		control := opcode >= wsClose
 		switch {
-		case control && (n > 125 || !fin):
-			return leftProtocol
-		case !control && uint64(len(message))+n > maxClientMessage:
+		case n>>63 != 0, control && (n > 125 || !fin), opcode == wsClose && n == 1:
+			return leftProtocol // a length's top bit is 0; a close frame's code has 2 bytes
+		case !control && n > maxClientMessage-uint64(len(message)):
 			return leftTooBig
 		}
 		var mask [4]byte

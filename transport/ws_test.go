@@ -148,7 +148,9 @@ func TestWebSocketAnswersPingAndClose(t *testing.T) {
 }
 
 // TestWebSocketRefusesBadFrames closes with 1009 a message over the limit,
-// and with 1002 a frame the client did not mask.
+// and with 1002 a frame the client did not mask or one whose length has
+// its top bit set (which once wrapped the size check around and crashed
+// the server).
 func TestWebSocketRefusesBadFrames(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -160,6 +162,13 @@ func TestWebSocketRefusesBadFrames(t *testing.T) {
 		}, websocket.CloseMessageTooBig},
 		{"unmasked", func(c *websocket.Conn) error {
 			_, err := c.NetConn().Write([]byte{0x81, 2, 'h', 'i'})
+			return err
+		}, websocket.CloseProtocolError},
+		{"length past 2^63", func(c *websocket.Conn) error {
+			// A fragment of one byte, then a continuation whose length,
+			// added to it, would wrap around to 0.
+			frames := []byte{0x01, 0x81, 0, 0, 0, 0, 'x', 0x80, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0}
+			_, err := c.NetConn().Write(frames)
 			return err
 		}, websocket.CloseProtocolError},
 	} {
