@@ -276,6 +276,7 @@ func (s *stream) fill(wait bool) (o outcome, ok bool) {
 	if len(b) == 0 {
 		s.st.putBuffer(buf)
 		if ending {
+			s.endSent = true // nothing was left to send
 			return s.end(why), false
 		}
 		return runIdle, false
@@ -300,17 +301,17 @@ func (s *stream) frameFirst(head []byte) {
 }
 
 // frameEnd appends the end of the response, for the reason why, and
-// marks the stream as ending once it is written.
+// marks the stream as ending once it is written. The last chunk of a
+// response whose connection is to serve the client's next request is not
+// appended: it goes out once the connection's reader has stopped too (see
+// letGo), so that the reader cannot take the first bytes of that request.
 func (s *stream) frameEnd(b []byte, why error) []byte {
 	s.ending, s.endErr = true, why
 	if s.keepAlive && (why == nil || errors.Is(why, hub.ErrSlowConsumer)) {
-		// The connection will serve the client's next request: stop its
-		// reader now, before the end goes out, so that the reader cannot
-		// take the first bytes of that request.
 		s.conn.SetReadDeadline(aLongTimeAgo)
-	} else {
-		s.keepAlive = false
+		return b
 	}
+	s.keepAlive = false
 	return s.wire.appendEnd(b, why)
 }
 
@@ -517,8 +518,9 @@ func (s *stream) end(err error) outcome {
 // taken-over connection when each is done with it: fit when it may serve
 // another request, linger when the other is to finish on its own (to read
 // the peer's answer to a close frame). The first to let go of an unfit
-// connection closes it, which stops the other, unless it lingers; the
-// second closes it, or hands it back to net/http.
+// connection closes it, which stops the other, unless it lingers. The
+// second closes it or, if both found it fit, writes the response's last
+// chunk and hands the connection back to net/http.
 func (s *stream) letGo(fit, linger bool) {
 	if !fit {
 		s.unfit.Store(true)
@@ -529,9 +531,25 @@ func (s *stream) letGo(fit, linger bool) {
 		}
 		return
 	}
-	if s.unfit.Load() || !s.st.handBack(s.conn) {
+	if s.unfit.Load() || !s.writeLastChunk() || !s.st.handBack(s.conn) {
 		s.conn.Close()
 	}
+}
+
+// lastChunk ends a chunked body.
+const lastChunk = "0\r\n\r\n"
+
+// writeLastChunk writes lastChunk, without waiting on a socket the pool
+// writes (a peer that cannot take five bytes at once loses its connection),
+// or within closeWait on another.
+func (s *stream) writeLastChunk() bool {
+	if s.raw != nil {
+		n, err := s.writeNow([]byte(lastChunk))
+		return err == nil && n == len(lastChunk)
+	}
+	s.conn.SetWriteDeadline(time.Now().Add(closeWait))
+	_, err := io.WriteString(s.conn, lastChunk)
+	return err == nil
 }
 
 // isTimeout reports whether err is an I/O that ran out of time.

@@ -100,7 +100,7 @@ func (w wire) appendEnd(b []byte, err error) []byte {
 		if errors.Is(err, errClientGone) {
 			return b
 		}
-		return append(b, "0\r\n\r\n"...)
+		return append(b, lastChunk...)
 	case wireWebSocket:
 		if code, reason := closeCode(err); code != 0 {
 			return appendWSClose(b, code, reason)

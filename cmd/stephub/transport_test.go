@@ -408,3 +408,20 @@ func startPythonReader(t *testing.T, python, url, token, certFile string) <-chan
 	}
 	return readIDs(r)
 }
+
+// TestStreamConnectionsServeNextRequests alternates generates and streams
+// on one HTTP client, as a page does: each stream's connection goes back
+// to net/http after the terminal event, and the next request the client
+// sends on it at once is served. On a busy machine the stream's reader
+// used to take that request's first bytes before it stopped, and the
+// connection was reset under it.
+func TestStreamConnectionsServeNextRequests(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, url string) {
+		s := startServer(t, url, nil)
+		token := userToken(t, "pager")
+		for range 10 {
+			v := generate(t, s, token)
+			checkComplete(t, "stream", openStream(t, s, token, v.ID, "").readAll(t))
+		}
+	})
+}
