@@ -87,7 +87,6 @@ type stream struct {
 	unsent    []byte     // what of *out is still to write
 	outEvents int        // events framed in *out
 	outPing   bool       // *out holds nothing but heartbeats
-	lastBatch int        // events the last fill took from the subscription
 	ending    bool       // the stream ends once *out is written,
 	endErr    error      // for this reason;
 	endSent   bool       // and the end of the response went out
@@ -230,14 +229,15 @@ func (s *stream) run(wait bool) outcome {
 			}
 			return s.end(s.writeFailure(err))
 		}
-		if s.written() {
+		n, ended := s.written()
+		if ended {
 			return runEnded
 		}
 		if !wait {
 			// A full batch may have stopped short of the subscription's
 			// end, which has no length to see and whose wake-up came
 			// while the stream was queued.
-			if s.held != nil || len(s.sub.C()) > 0 || s.lastBatch == maxBatch {
+			if s.held != nil || len(s.sub.C()) > 0 || n >= maxBatch {
 				return runAgain
 			}
 			return runIdle
@@ -282,7 +282,7 @@ func (s *stream) fill(wait bool) (o outcome, ok bool) {
 		return runIdle, false
 	}
 	s.out, s.unsent = buf, b
-	s.outEvents, s.outPing, s.lastBatch = len(batch), len(batch) == 0 && ping, len(batch)
+	s.outEvents, s.outPing = len(batch), len(batch) == 0 && ping
 	return 0, true
 }
 
@@ -428,10 +428,10 @@ func (s *stream) writeSyscall(fd uintptr) bool {
 	return true
 }
 
-// written accounts for the output that went out in full. It reports
-// whether the stream has ended with it.
-func (s *stream) written() (ended bool) {
-	n := s.outEvents
+// written accounts for the output that went out in full: it returns how
+// many events it held, and whether the stream has ended with it.
+func (s *stream) written() (n int, ended bool) {
+	n = s.outEvents
 	s.st.putBuffer(s.out)
 	s.out, s.unsent, s.outEvents, s.outPing = nil, nil, 0, false
 	if n > 0 {
@@ -446,9 +446,9 @@ func (s *stream) written() (ended bool) {
 	if s.ending {
 		s.endSent = true
 		s.end(s.endErr)
-		return true
+		return n, true
 	}
-	return false
+	return n, false
 }
 
 // closedErr says why the subscription ended: the hub's reason, or the
