@@ -75,8 +75,9 @@ func FS() fs.FS {
 // followed by its name (404 for any other name there), and the dashboard
 // page at every other path: the router decides which paths reach it (the
 // contract's GET / and GET /videos/{id}), and the page itself reads the
-// video id from the address. It answers GET and HEAD, honours Range requests so that browsers
-// can seek in the video, and is safe for concurrent use.
+// video id from the address. It answers GET and HEAD, honours single Range
+// requests so that browsers can seek in the video (a multi-range request gets
+// the whole file), and is safe for concurrent use.
 func Handler() http.Handler {
 	files := loadAll()
 	page, video := files[Index], files[MockVideo]
@@ -103,6 +104,13 @@ func Handler() http.Handler {
 		// GET /?token=… carries a token until the page removes it; no
 		// request may pass the address on.
 		h.Set("Referrer-Policy", "no-referrer")
+		if strings.Contains(r.Header.Get("Range"), ",") {
+			// A multi-range request may ask for each byte many times
+			// over; browsers ask for one range, and the whole file
+			// answers any request.
+			r = r.Clone(r.Context())
+			r.Header.Del("Range")
+		}
 		// ServeContent rather than ServeFileFS: the latter redirects any
 		// path ending in /index.html, and here every path gets a file.
 		// Embedded files have no modification time; the ETag stands in.
