@@ -10,6 +10,7 @@ import (
 
 	"github.com/julienschmidt/httprouter"
 	"github.com/stephub/stephub"
+	"github.com/stephub/stephub/internal/decimal"
 )
 
 // Limits of a generate request.
@@ -30,8 +31,8 @@ const (
 
 // videoID reads the :id of a route: a positive integer, or not found.
 func videoID(r *http.Request) (int64, error) {
-	id, err := strconv.ParseInt(httprouter.ParamsFromContext(r.Context()).ByName("id"), 10, 64)
-	if err != nil || id <= 0 {
+	id, ok := decimal.Parse(httprouter.ParamsFromContext(r.Context()).ByName("id"))
+	if !ok || id == 0 {
 		return 0, stephub.ErrNotFound
 	}
 	return id, nil
@@ -98,16 +99,16 @@ func (s *Server) handleListVideos() http.Handler {
 		problems := make(map[string]string)
 		limit := defaultPageSize
 		if v := q.Get("limit"); v != "" {
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 1 || n > maxPageSize {
+			n, ok := decimal.Parse(v)
+			if !ok || n < 1 || n > maxPageSize {
 				problems["limit"] = "must be an integer from 1 to 100"
 			}
-			limit = n
+			limit = int(n)
 		}
 		var before int64
 		if v := q.Get("cursor"); v != "" {
-			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil || n <= 0 {
+			n, ok := decimal.Parse(v)
+			if !ok || n == 0 {
 				problems["cursor"] = "must be a next_cursor this API returned"
 			}
 			before = n

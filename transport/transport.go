@@ -50,13 +50,13 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
 	"github.com/stephub/stephub/hub"
+	"github.com/stephub/stephub/internal/decimal"
 )
 
 // Defaults of Config's zero fields.
@@ -272,8 +272,8 @@ func LastEventID(r *http.Request) (id int64, ok bool, err error) {
 	if v == "" {
 		return 0, false, nil
 	}
-	id, err = strconv.ParseInt(v, 10, 64)
-	if err != nil || id < 0 {
+	id, ok = decimal.Parse(v)
+	if !ok {
 		return 0, true, ErrBadLastEventID
 	}
 	return id, true, nil
