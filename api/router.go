@@ -28,12 +28,20 @@ func newRouter(observe func(string, http.Handler) http.Handler, notFound, notAll
 	mux := httprouter.New()
 	mux.NotFound = notFound
 	mux.MethodNotAllowed = notAllowed
-	mux.HandleOPTIONS = false // the CORS middleware answers preflights
+	// OPTIONS requests that are not preflights (the CORS middleware answers
+	// those) get the route's Allow header and no body.
+	mux.GlobalOPTIONS = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusNoContent)
+	})
 	return &router{mux: mux, observe: observe, byValue: make(map[string]map[string]http.Handler)}
 }
 
-// handle registers h for method and pattern.
+// handle registers h for method and pattern, and for HEAD too when method
+// is GET, as RFC 9110 asks: net/http sends the head and drops the body.
 func (rt *router) handle(method, pattern string, h http.Handler) {
+	if method == http.MethodGet {
+		rt.handle(http.MethodHead, pattern, h)
+	}
 	h = rt.observe(pattern, h)
 	alias, ok := besideWildcard[pattern]
 	if !ok {

@@ -68,7 +68,11 @@ func (s *Server) handleStream(name string) http.Handler {
 			w.WriteHeader(http.StatusNoContent)
 			return
 		}
-		release, err := s.streams.acquire(user)
+		if r.Method == http.MethodHead {
+			transport.SSEHead(w)
+			return
+		}
+		release, err := s.streams.acquire(r.Context(), user)
 		if err != nil {
 			s.writeError(w, r, err)
 			return

@@ -97,14 +97,20 @@ func (s *stream) readSSE() {
 	}
 }
 
-// sseOverWriter streams through an http.ResponseWriter that is not taken
-// over, as with HTTP/2, on the handler's goroutine: it returns when the
-// stream ends.
-func (st *Streamer) sseOverWriter(w http.ResponseWriter, r *http.Request, sub *hub.Subscription, done Done) {
+// SSEHead writes the head that an SSE stream starts with, and nothing more:
+// the answer to a HEAD request for a stream.
+func SSEHead(w http.ResponseWriter) {
 	for _, kv := range sseHeaders {
 		w.Header().Set(kv[0], kv[1])
 	}
 	w.WriteHeader(http.StatusOK)
+}
+
+// sseOverWriter streams through an http.ResponseWriter that is not taken
+// over, as with HTTP/2, on the handler's goroutine: it returns when the
+// stream ends.
+func (st *Streamer) sseOverWriter(w http.ResponseWriter, r *http.Request, sub *hub.Subscription, done Done) {
+	SSEHead(w)
 	rc := http.NewResponseController(w)
 	s := st.newStream(r.Context(), sub, wireSSE, done)
 	s.w, s.flush, s.setDeadline = w, rc.Flush, rc.SetWriteDeadline
