@@ -21,9 +21,10 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// decode reads a JSON request body into dst, checking what the contract
-// checks in its order: the media type (415), the size (413), the syntax
-// (400), then the shape (422).
+// decode reads a JSON request body into dst, a pointer to a struct,
+// checking what the contract checks in its order: the media type (415), the
+// size (413), the syntax (400), then the shape (422), keys included (see
+// keyProblems).
 func decode(w http.ResponseWriter, r *http.Request, dst any) error {
 	mediaType, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mediaType != "application/json" {
@@ -39,6 +40,9 @@ func decode(w http.ResponseWriter, r *http.Request, dst any) error {
 	}
 	if !json.Valid(body) {
 		return &stephub.Error{Code: stephub.CodeInvalidJSON, Message: "the body is not valid JSON"}
+	}
+	if problems := keyProblems(body, namesOf(dst)); problems != nil {
+		return stephub.Invalid(problems)
 	}
 	if err := json.Unmarshal(body, dst); err != nil {
 		var typeErr *json.UnmarshalTypeError
