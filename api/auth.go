@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/stephub/stephub"
 	"github.com/stephub/stephub/auth"
@@ -87,32 +88,72 @@ func (k *knownUsers) add(id string) {
 	k.ids[id] = struct{}{}
 }
 
+// slotWait is how long a stream over its user's cap waits for another of
+// the user's streams to end. A tab that closes a stream and opens the next
+// at once must not be refused because the end of the first has not yet
+// been noticed.
+const slotWait = time.Second
+
 // streamCounter caps each user's concurrent streams. It is safe for
 // concurrent use.
 type streamCounter struct {
 	max  int
 	mu   sync.Mutex
 	open map[string]int
+	// freed is closed, and replaced, when a user at the cap ends a
+	// stream, waking the acquires that wait for a slot.
+	freed chan struct{}
 }
 
 func newStreamCounter(max int) *streamCounter {
-	return &streamCounter{max: max, open: make(map[string]int)}
+	return &streamCounter{max: max, open: make(map[string]int), freed: make(chan struct{})}
 }
 
-// acquire counts a new stream of the user, or fails with ErrTooManyStreams.
-// The returned func releases it.
-func (c *streamCounter) acquire(user string) (release func(), err error) {
+// acquire counts a new stream of the user, waiting up to slotWait for a
+// slot when the user is at the cap; then it fails with ErrTooManyStreams.
+// The returned func releases the slot.
+func (c *streamCounter) acquire(ctx context.Context, user string) (release func(), err error) {
+	var timeout <-chan time.Time
+	for {
+		freed, ok := c.take(user)
+		if ok {
+			return func() { c.release(user) }, nil
+		}
+		if timeout == nil {
+			t := time.NewTimer(slotWait)
+			defer t.Stop()
+			timeout = t.C
+		}
+		select {
+		case <-freed:
+		case <-timeout:
+			return nil, stephub.ErrTooManyStreams
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// take counts a stream of the user if the cap allows; otherwise it returns
+// the channel that tells of the next slot freed.
+func (c *streamCounter) take(user string) (freed <-chan struct{}, ok bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.max > 0 && c.open[user] >= c.max {
-		return nil, stephub.ErrTooManyStreams
+		return c.freed, false
 	}
 	c.open[user]++
-	return func() {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		if c.open[user]--; c.open[user] == 0 {
-			delete(c.open, user)
-		}
-	}, nil
+	return nil, true
+}
+
+func (c *streamCounter) release(user string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.open[user] == c.max {
+		close(c.freed)
+		c.freed = make(chan struct{})
+	}
+	if c.open[user]--; c.open[user] == 0 {
+		delete(c.open, user)
+	}
 }
