@@ -7,7 +7,8 @@ import (
 	"github.com/stephub/stephub"
 )
 
-// maxUserIDChars bounds the ids the admin API creates.
+// maxUserIDChars bounds user ids, whether a token's sub or the admin
+// route's: each is a key of the users table's index.
 const maxUserIDChars = 255
 
 func (s *Server) handleMe() http.Handler {
@@ -34,8 +35,8 @@ func (s *Server) handleAdminPutUser() http.Handler {
 			return
 		}
 		problems := make(map[string]string)
-		if len(id) > maxUserIDChars {
-			problems["id"] = "must be at most 255 characters"
+		if p := textProblem(id, maxUserIDChars); p != "" {
+			problems["id"] = p
 		}
 		if req.Credits == nil && req.SubscriptionStatus == nil {
 			problems["credits"] = "give credits, subscription_status or both"
