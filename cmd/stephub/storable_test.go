@@ -3,9 +3,11 @@ package main
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/stephub/stephub"
@@ -124,6 +126,29 @@ func TestNULAndOverlongInputs(t *testing.T) {
 			}
 		})
 
+		t.Run("token", func(t *testing.T) {
+			signer := mustSigner(t, testJWTSecret)
+			for _, tc := range []struct{ name, sub, email, field string }{
+				{"10 KB sub", incompressible(10 << 10), "", "sub"},
+				{"NUL in sub", "bob\x00", "", "sub"},
+				{"over-long email", "carol", strings.Repeat("e", 320) + "@example.com", "email"},
+				{"NUL in email", "dave", "dave\x00@example.com", "email"},
+			} {
+				t.Run(tc.name, func(t *testing.T) {
+					tok, err := signer.Issue(tc.sub, tc.email, time.Hour)
+					if err != nil {
+						t.Fatal(err)
+					}
+					resp, body := call(t, "GET", s.URL+"/api/v1/users/me", tok, nil, nil)
+					wantRefused(t, resp, body, 401, tc.field)
+					if code := decodeJSON[apiError](t, body).Error.Code; code != stephub.CodeUnauthorized {
+						t.Errorf("code %q; want %q", code, stephub.CodeUnauthorized)
+					}
+					wantNoUser(t, st, tc.sub)
+				})
+			}
+		})
+
 		t.Run("admin", func(t *testing.T) {
 			for _, tc := range []struct{ name, path, id string }{
 				{"over-long id", strings.Repeat("i", 256), strings.Repeat("i", 256)},
@@ -138,4 +163,14 @@ func TestNULAndOverlongInputs(t *testing.T) {
 			}
 		})
 	})
+}
+
+// incompressible returns n random letters: PostgreSQL compresses a
+// repetitive string under its index row limit, which random ones exceed.
+func incompressible(n int) string {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = 'a' + byte(rand.IntN(26))
+	}
+	return string(b)
 }
