@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"strconv"
 
 	"github.com/julienschmidt/httprouter"
 	"github.com/stephub/stephub"
@@ -41,8 +42,8 @@ func (s *Server) handleAdminPutUser() http.Handler {
 		if req.Credits == nil && req.SubscriptionStatus == nil {
 			problems["credits"] = "give credits, subscription_status or both"
 		}
-		if req.Credits != nil && *req.Credits < 0 {
-			problems["credits"] = "must be 0 or more"
+		if req.Credits != nil && (*req.Credits < 0 || *req.Credits > stephub.MaxCredits) {
+			problems["credits"] = "must be from 0 to " + strconv.FormatInt(stephub.MaxCredits, 10)
 		}
 		if req.SubscriptionStatus != nil && !req.SubscriptionStatus.Valid() {
 			problems["subscription_status"] = `must be "active" or "inactive"`

@@ -1,16 +1,20 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
 
 	"github.com/stephub/stephub"
+	"github.com/stephub/stephub/internal/logbuf"
 	"github.com/stephub/stephub/internal/testdb"
 	"github.com/stephub/stephub/storage"
 )
@@ -173,4 +177,71 @@ func incompressible(n int) string {
 		b[i] = 'a' + byte(rand.IntN(26))
 	}
 	return string(b)
+}
+
+// TestCreditsBounded checks on both databases that the admin API refuses
+// balances above stephub.MaxCredits, and that a refund at the maximum
+// neither overflows nor takes a balance past it.
+func TestCreditsBounded(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, url string) {
+		s := startServer(t, url, map[string]string{"PIPELINE": "external"})
+		alice := userToken(t, "alice")
+		put := func(n int64) (*http.Response, []byte) {
+			return call(t, "PUT", s.URL+"/api/v1/admin/users/alice", testAdminToken, `{"credits": `+strconv.FormatInt(n, 10)+`}`, nil)
+		}
+		if resp, body := put(500); resp.StatusCode != 200 {
+			t.Fatalf("put 500: %d %s", resp.StatusCode, body)
+		}
+		for _, n := range []int64{math.MaxInt64, stephub.MaxCredits + 1} {
+			resp, body := put(n)
+			wantRefused(t, resp, body, 422, "credits")
+		}
+		if c := credits(t, s, alice); c != 500 {
+			t.Errorf("credits after the refused puts = %d; want 500", c)
+		}
+
+		// A video's cost is out while the admin tops the balance up to the
+		// maximum; its refund stops there.
+		if resp, body := put(stephub.MaxCredits); resp.StatusCode != 200 {
+			t.Fatalf("put the maximum: %d %s", resp.StatusCode, body)
+		}
+		v := generate(t, s, alice)
+		if resp, body := put(stephub.MaxCredits); resp.StatusCode != 200 {
+			t.Fatalf("put the maximum again: %d %s", resp.StatusCode, body)
+		}
+		resp, body := call(t, "POST", fmt.Sprintf("%s/api/v1/videos/%d/cancel", s.URL, v.ID), alice, nil, nil)
+		if got := decodeJSON[video](t, body); resp.StatusCode != 200 || got.Status != "cancelled" {
+			t.Fatalf("cancel: %d %s; want 200, cancelled", resp.StatusCode, body)
+		}
+		resp, body = call(t, "GET", s.URL+"/api/v1/users/me", alice, nil, nil)
+		want := `"credits":` + strconv.FormatInt(stephub.MaxCredits, 10) + `,`
+		if resp.StatusCode != 200 || !strings.Contains(string(body), want) {
+			t.Errorf("users/me: %d %s; want 200 with %s", resp.StatusCode, body, want)
+		}
+
+		// The same through a worker that fails the job.
+		v = generate(t, s, alice)
+		if resp, body := put(stephub.MaxCredits); resp.StatusCode != 200 {
+			t.Fatalf("put the maximum: %d %s", resp.StatusCode, body)
+		}
+		postWorkerStep(t, s, v.ID, `{"step": 1, "message": "boom", "progress": 5, "status": "failed", "error": "out of memory"}`)
+		if c := credits(t, s, alice); c != stephub.MaxCredits {
+			t.Errorf("credits after the failure = %d; want %d", c, stephub.MaxCredits)
+		}
+	})
+}
+
+// TestNewUserCreditsBounded checks that serve refuses to give new users more
+// than stephub.MaxCredits.
+func TestNewUserCreditsBounded(t *testing.T) {
+	vars := map[string]string{"ADDR": "127.0.0.1:0", "DATABASE_URL": testdb.SQLite(t),
+		"NEW_USER_CREDITS": strconv.FormatInt(stephub.MaxCredits+1, 10)}
+	// Should serve start after all, it stops here rather than hang.
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	var out, logs logbuf.Buffer
+	err := run(ctx, []string{"serve"}, func(k string) string { return vars[k] }, &out, &logs)
+	if err == nil || !strings.Contains(err.Error(), "-new-user-credits") {
+		t.Errorf("run = %v; want an error about -new-user-credits", err)
+	}
 }
