@@ -16,6 +16,12 @@ const TotalSteps = 8
 // GenerateCost is what one generate takes from a user's credits.
 const GenerateCost = 100
 
+// MaxCredits bounds every balance: no user is given more, by the admin API
+// or as a new user's credits, and a refund takes no balance past it. Far
+// below 2^63, it keeps every sum of credits clear of the databases' 64-bit
+// integers.
+const MaxCredits int64 = 1_000_000_000_000
+
 // MockVideoURL is the video_url of every job the mock pipeline completes,
 // where the server serves its sample video.
 const MockVideoURL = "/uploads/videos/mock-video.mp4"

@@ -27,6 +27,10 @@ func (s *Server) requireUser(next http.Handler) http.Handler {
 			s.writeError(w, r, stephub.ErrUnauthorized)
 			return
 		}
+		if err := storableClaims(claims); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
 		if !s.users.known(claims.Subject) {
 			if _, err := s.Store.EnsureUser(r.Context(), claims.Subject, claims.Email, s.cfg.NewUserCredits); err != nil {
 				s.writeError(w, r, err)
@@ -36,6 +40,27 @@ func (s *Server) requireUser(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), userKey{}, claims.Subject)))
 	})
+}
+
+// maxEmailChars bounds the email a token may carry: a 64-character local
+// part, the @ and a 255-character domain.
+const maxEmailChars = 320
+
+// storableClaims refuses a validly signed token whose user could not be
+// stored, with a 401 that names the claim: no retry makes it usable.
+func storableClaims(c auth.Claims) error {
+	sub, email := textProblem(c.Subject, maxUserIDChars), textProblem(c.Email, maxEmailChars)
+	if sub == "" && email == "" {
+		return nil
+	}
+	fields := make(map[string]string)
+	if sub != "" {
+		fields["sub"] = sub
+	}
+	if email != "" {
+		fields["email"] = email
+	}
+	return &stephub.Error{Code: stephub.CodeUnauthorized, Message: "the token's sub or email cannot be stored", Fields: fields}
 }
 
 // requireWorker lets through requests that carry WORKER_TOKEN.

@@ -2,12 +2,14 @@ package api
 
 import (
 	"net/http"
+	"strconv"
 
 	"github.com/julienschmidt/httprouter"
 	"github.com/stephub/stephub"
 )
 
-// maxUserIDChars bounds the ids the admin API creates.
+// maxUserIDChars bounds user ids, whether a token's sub or the admin
+// route's: each is a key of the users table's index.
 const maxUserIDChars = 255
 
 func (s *Server) handleMe() http.Handler {
@@ -34,14 +36,14 @@ func (s *Server) handleAdminPutUser() http.Handler {
 			return
 		}
 		problems := make(map[string]string)
-		if len(id) > maxUserIDChars {
-			problems["id"] = "must be at most 255 characters"
+		if p := textProblem(id, maxUserIDChars); p != "" {
+			problems["id"] = p
 		}
 		if req.Credits == nil && req.SubscriptionStatus == nil {
 			problems["credits"] = "give credits, subscription_status or both"
 		}
-		if req.Credits != nil && *req.Credits < 0 {
-			problems["credits"] = "must be 0 or more"
+		if req.Credits != nil && (*req.Credits < 0 || *req.Credits > stephub.MaxCredits) {
+			problems["credits"] = "must be from 0 to " + strconv.FormatInt(stephub.MaxCredits, 10)
 		}
 		if req.SubscriptionStatus != nil && !req.SubscriptionStatus.Valid() {
 			problems["subscription_status"] = `must be "active" or "inactive"`

@@ -48,22 +48,26 @@ type generateRequest struct {
 func (req *generateRequest) valid() map[string]string {
 	problems := make(map[string]string)
 	req.Prompt = strings.TrimSpace(req.Prompt)
-	if n := utf8.RuneCountInString(req.Prompt); n < minPromptChars || n > maxPromptChars {
+	if p := textProblem(req.Prompt, maxPromptChars); p != "" {
+		problems["prompt"] = p
+	} else if utf8.RuneCountInString(req.Prompt) < minPromptChars {
 		problems["prompt"] = "must be 10 to 2000 characters"
 	}
+	// A model is one of a list, so only listed strings are stored.
 	if !slices.Contains(models, req.Model) {
 		problems["model"] = "must be one of " + strings.Join(models, ", ")
 	}
-	if u := req.ReferenceImageURL; u != nil && !isHTTPURL(*u) {
-		problems["reference_image_url"] = "must be an http or https URL"
+	if u := req.ReferenceImageURL; u != nil {
+		if p := textProblem(*u, maxURLChars); p != "" {
+			problems["reference_image_url"] = p
+		} else if !isHTTPURL(*u) {
+			problems["reference_image_url"] = "must be an http or https URL"
+		}
 	}
 	return problems
 }
 
 func isHTTPURL(s string) bool {
-	if len(s) > maxURLChars {
-		return false
-	}
 	u, err := url.Parse(s)
 	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
 }

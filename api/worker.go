@@ -6,7 +6,6 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
-	"unicode/utf8"
 
 	"github.com/stephub/stephub"
 )
@@ -45,10 +44,11 @@ func (req *workerEventRequest) step(idempotencyKey string) (stephub.Step, map[st
 	switch {
 	case req.Message == nil || *req.Message == "":
 		problems["message"] = "is required"
-	case utf8.RuneCountInString(*req.Message) > maxMessageChars:
-		problems["message"] = "must be at most 1000 characters"
 	default:
 		st.Message = *req.Message
+		if p := textProblem(st.Message, maxMessageChars); p != "" {
+			problems["message"] = p
+		}
 	}
 	switch {
 	case req.Progress == nil:
@@ -75,11 +75,15 @@ func (req *workerEventRequest) step(idempotencyKey string) (stephub.Step, map[st
 	default:
 		problems["status"] = `must be "processing", "completed" or "failed"`
 	}
-	if req.VideoURL != nil && len(*req.VideoURL) > maxURLChars {
-		problems["video_url"] = "must be at most 2048 characters"
+	if req.VideoURL != nil {
+		if p := textProblem(*req.VideoURL, maxURLChars); p != "" {
+			problems["video_url"] = p
+		}
 	}
-	if req.Error != nil && utf8.RuneCountInString(*req.Error) > maxMessageChars {
-		problems["error"] = "must be at most 1000 characters"
+	if req.Error != nil {
+		if p := textProblem(*req.Error, maxMessageChars); p != "" {
+			problems["error"] = p
+		}
 	}
 	st.VideoURL, st.Error = req.VideoURL, req.Error
 	if len(req.Data) > 0 && !bytes.Equal(req.Data, []byte("null")) {
@@ -90,11 +94,17 @@ func (req *workerEventRequest) step(idempotencyKey string) (stephub.Step, map[st
 		case json.Compact(&compact, req.Data) != nil || compact.Len() > maxDataBytes:
 			problems["data"] = "must be at most 4 KiB of JSON"
 		default:
+			// Valid JSON holds no raw NUL (an escaped one is six
+			// characters that both databases store) and is within
+			// 4 KiB, so only invalid UTF-8 can be refused here.
+			if p := textProblem(compact.String(), maxDataBytes); p != "" {
+				problems["data"] = p
+			}
 			st.Data = compact.Bytes()
 		}
 	}
-	if len(idempotencyKey) > maxIdempotencyKeyLen {
-		problems["Idempotency-Key"] = "must be at most 255 characters"
+	if p := textProblem(idempotencyKey, maxIdempotencyKeyLen); p != "" {
+		problems["Idempotency-Key"] = p
 	}
 	st.IdempotencyKey = idempotencyKey
 	return st, problems

@@ -52,8 +52,8 @@ type StepTiming struct {
 // error when set. An empty status counts as processing, so a pending video
 // becomes processing at its first step; StatusPending puts a video back in
 // the queue, for a job whose worker was lost. A failed or cancelled status gives the
-// video's cost back to its owner; since a video reaches a terminal status
-// only once, that happens only once.
+// video's cost back to its owner, up to stephub.MaxCredits; since a video
+// reaches a terminal status only once, that happens only once.
 //
 // A step with an IdempotencyKey already stored for this video is not stored
 // again: AppendEvent returns the first one's event and JSON, even if the
@@ -128,8 +128,16 @@ func (s *Store) appendLocked(ctx context.Context, tx *sqlx.Tx, v stephub.Video, 
 		return Appended{}, fmt.Errorf("store the event: %w", err)
 	}
 	if w.refund {
-		if _, err := exec(ctx, tx, "UPDATE users SET credits = credits + ?, updated_at = ? WHERE id = ?",
-			v.Cost, w.event.At, v.UserID); err != nil {
+		// The cost comes back up to stephub.MaxCredits, so the sum can
+		// neither overflow nor fail, and the video always finishes. A
+		// balance already above the maximum (set before it existed)
+		// stays as it is.
+		if _, err := exec(ctx, tx, `UPDATE users SET credits = CASE
+				WHEN credits <= ? THEN credits + ?
+				WHEN credits < ? THEN ?
+				ELSE credits END,
+			updated_at = ? WHERE id = ?`,
+			stephub.MaxCredits-v.Cost, v.Cost, stephub.MaxCredits, stephub.MaxCredits, w.event.At, v.UserID); err != nil {
 			return Appended{}, fmt.Errorf("refund the credits: %w", err)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -909,6 +910,44 @@ func TestCancel(t *testing.T) {
 		}
 		if c := credits(t, s, "u1"); c != 900 {
 			t.Errorf("credits = %d; want 900", c)
+		}
+	})
+}
+
+// TestRefundStopsAtMaxCredits checks that a refund takes no balance past
+// stephub.MaxCredits, leaves one already above it as it is rather than
+// overflow, and finishes the video either way.
+func TestRefundStopsAtMaxCredits(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, url string) {
+		s := mustOpen(t, url)
+		ctx := t.Context()
+		mustUser(t, s, "u1", 1000)
+		setCredits := func(n int64) {
+			t.Helper()
+			if _, err := s.UpdateUser(ctx, "u1", &n, nil, 0); err != nil {
+				t.Fatalf("UpdateUser(credits %d): %v", n, err)
+			}
+		}
+
+		cancelled := mustVideo(t, s, "u1")
+		setCredits(stephub.MaxCredits - 50)
+		if v, _, err := s.Cancel(ctx, "u1", cancelled.ID, "stop"); err != nil || v.Status != stephub.StatusCancelled {
+			t.Fatalf("Cancel = %+v, %v; want cancelled", v, err)
+		}
+		if c := credits(t, s, "u1"); c != stephub.MaxCredits {
+			t.Errorf("credits after cancel = %d; want %d", c, stephub.MaxCredits)
+		}
+
+		// Storage takes any balance the schema allows; the API sets none
+		// this high, but a database from before the maximum may hold one.
+		failed := mustVideo(t, s, "u1")
+		setCredits(math.MaxInt64)
+		mustAppend(t, s, failed.ID, stephub.Step{Step: 1, Message: "boom", Status: stephub.StatusFailed, Error: ptr("out of memory")})
+		if v, err := s.Video(ctx, failed.ID); err != nil || v.Status != stephub.StatusFailed {
+			t.Errorf("video after the failure = %+v, %v; want failed", v, err)
+		}
+		if c := credits(t, s, "u1"); c != math.MaxInt64 {
+			t.Errorf("credits after the failure = %d; want %d, unchanged", c, int64(math.MaxInt64))
 		}
 	})
 }

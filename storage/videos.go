@@ -109,7 +109,8 @@ func (s *Store) ListVideos(ctx context.Context, userID string, before int64, lim
 
 // Cancel ends the video videoID of the user userID with a cancelled event
 // carrying message, its step and progress unchanged, and gives its cost back
-// to the user, in one transaction. It returns the video as it now is and the
+// to the user (up to stephub.MaxCredits, as AppendEvent does), in one
+// transaction. It returns the video as it now is and the
 // event, as AppendEvent does.
 //
 // A video of another user is stephub.ErrNotFound; a video already in a

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/stephub/stephub"
 	"github.com/stephub/stephub/pipeline"
 )
 
@@ -107,8 +108,8 @@ func parseServeFlags(args []string, getenv func(string) string, stderr io.Writer
 	if c.Pipeline != "mock" && c.Pipeline != "external" {
 		return config{}, fmt.Errorf("-pipeline: %q is neither mock nor external", c.Pipeline)
 	}
-	if c.NewUserCredits, err = strconv.ParseInt(*credits, 10, 64); err != nil || c.NewUserCredits < 0 {
-		return config{}, fmt.Errorf("-new-user-credits: %q is not a non-negative integer", *credits)
+	if c.NewUserCredits, err = strconv.ParseInt(*credits, 10, 64); err != nil || c.NewUserCredits < 0 || c.NewUserCredits > stephub.MaxCredits {
+		return config{}, fmt.Errorf("-new-user-credits: %q is not an integer from 0 to %d", *credits, stephub.MaxCredits)
 	}
 	if c.MaxStreamsPerUser, err = strconv.Atoi(*streams); err != nil || c.MaxStreamsPerUser < 0 {
 		return config{}, fmt.Errorf("-max-streams-per-user: %q is not a non-negative integer", *streams)
