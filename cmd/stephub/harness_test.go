@@ -18,7 +18,6 @@ import (
 	"github.com/stephub/stephub"
 	"github.com/stephub/stephub/auth"
 	"github.com/stephub/stephub/internal/logbuf"
-	"github.com/stephub/stephub/internal/testdb"
 	"github.com/stephub/stephub/pipeline"
 )
 
@@ -393,12 +392,4 @@ func postWorkerStep(t *testing.T, s *testServer, videoID int64, body any) {
 	if resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("worker post %v: %d %s; want 202", body, resp.StatusCode, data)
 	}
-}
-
-// onEachDatabase runs test once on a fresh SQLite database and once on a
-// fresh PostgreSQL one, as subtests: what storage touches must hold on both
-// engines.
-func onEachDatabase(t *testing.T, test func(t *testing.T, databaseURL string)) {
-	t.Run("sqlite", func(t *testing.T) { test(t, testdb.SQLite(t)) })
-	t.Run("postgres", func(t *testing.T) { test(t, testdb.Postgres(t)) })
 }

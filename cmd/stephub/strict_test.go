@@ -113,7 +113,7 @@ func TestCanonicalNumbers(t *testing.T) {
 // another case, repeated keys, unknown keys. Each is a 422 naming the key,
 // and nothing is stored.
 func TestStrictJSON(t *testing.T) {
-	onEachDatabase(t, func(t *testing.T, db string) {
+	testdb.ForEach(t, func(t *testing.T, db string) {
 		{
 			s := startServer(t, db, map[string]string{"PIPELINE": "external"})
 			alice := userToken(t, "alice")
