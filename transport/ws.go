@@ -83,7 +83,6 @@ func (s *stream) readWS(pongWait time.Duration, onCancel func(context.Context)) 
 // why it stopped.
 func (s *stream) readFrames(pongWait time.Duration, onCancel func(context.Context)) (why int32) {
 	var (
-		hdr     [8]byte
 		message []byte // a message, while its fragments come
 		inMsg   bool   // message is not complete yet
 		text    bool   // message is text
@@ -96,71 +95,93 @@ func (s *stream) readFrames(pongWait time.Duration, onCancel func(context.Contex
 			// closeWait to answer.
 			s.conn.SetReadDeadline(time.Now().Add(closeWait))
 		}
-		if _, err := io.ReadFull(s.conn, hdr[:2]); err != nil {
-			return leftOnError(err)
-		}
-		fin, opcode, masked := hdr[0]&0x80 != 0, hdr[0]&0x0f, hdr[1]&0x80 != 0
-		if hdr[0]&0x70 != 0 || !masked {
-			return leftProtocol // no extension was agreed; a client masks every frame
-		}
-		n := uint64(hdr[1] & 0x7f)
-		switch n {
-		case 126:
-			if _, err := io.ReadFull(s.conn, hdr[:2]); err != nil {
-				return leftOnError(err)
-			}
-			n = uint64(binary.BigEndian.Uint16(hdr[:2]))
-		case 127:
-			if _, err := io.ReadFull(s.conn, hdr[:8]); err != nil {
-				return leftOnError(err)
-			}
-			n = binary.BigEndian.Uint64(hdr[:8])
-		}
-		control := opcode >= wsClose
+		f, why, err := readFrame(s.conn, maxClientMessage-len(message))
 		switch {
-		case n>>63 != 0, control && (n > 125 || !fin), opcode == wsClose && n == 1:
-			return leftProtocol // a length's top bit is 0; a close frame's code has 2 bytes
-		case !control && n > maxClientMessage-uint64(len(message)):
-			return leftTooBig
-		}
-		var mask [4]byte
-		if _, err := io.ReadFull(s.conn, mask[:]); err != nil {
+		case err != nil:
 			return leftOnError(err)
+		case why != 0:
+			return why
 		}
-		payload := make([]byte, n)
-		if _, err := io.ReadFull(s.conn, payload); err != nil {
-			return leftOnError(err)
-		}
-		for i := range payload {
-			payload[i] ^= mask[i%4]
-		}
-
-		switch opcode {
+		switch f.opcode {
 		case wsClose:
 			return leftClosing
 		case wsPing:
-			s.pong.Store(&payload)
+			s.pong.Store(&f.payload)
 			s.pending.Or(duePong)
 			s.wake()
 		case wsPong: // proof of life: the next read's deadline moves
-		case wsText, wsBinary, wsContinuation:
-			if inMsg == (opcode != wsContinuation) {
+		default:
+			if inMsg == (f.opcode != wsContinuation) {
 				return leftProtocol // a new message inside one, or a fragment outside
 			}
-			if opcode != wsContinuation {
-				text = opcode == wsText
+			if f.opcode != wsContinuation {
+				text = f.opcode == wsText
 			}
-			message, inMsg = append(message, payload...), !fin
-			if fin && text {
+			message, inMsg = append(message, f.payload...), !f.fin
+			if f.fin && text {
 				s.command(message, onCancel)
 			}
-			if fin {
+			if f.fin {
 				message = message[:0]
 			}
-		default:
-			return leftProtocol
 		}
 	}
+}
+
+// frame is one frame from a client, unmasked.
+type frame struct {
+	fin     bool
+	opcode  byte
+	payload []byte
+}
+
+// readFrame reads one frame from a client. It checks the header as RFC
+// 6455 has a server check it before any payload is read: why is
+// leftProtocol for a frame that breaks the protocol, and leftTooBig for a
+// data frame over room bytes. err is a failed read.
+func readFrame(r io.Reader, room int) (f frame, why int32, err error) {
+	var hdr [8]byte
+	if _, err := io.ReadFull(r, hdr[:2]); err != nil {
+		return f, 0, err
+	}
+	f.fin, f.opcode = hdr[0]&0x80 != 0, hdr[0]&0x0f
+	if hdr[0]&0x70 != 0 || hdr[1]&0x80 == 0 {
+		return f, leftProtocol, nil // no extension was agreed; a client masks every frame
+	}
+	n := uint64(hdr[1] & 0x7f)
+	switch n {
+	case 126:
+		if _, err := io.ReadFull(r, hdr[:2]); err != nil {
+			return f, 0, err
+		}
+		n = uint64(binary.BigEndian.Uint16(hdr[:2]))
+	case 127:
+		if _, err := io.ReadFull(r, hdr[:8]); err != nil {
+			return f, 0, err
+		}
+		n = binary.BigEndian.Uint64(hdr[:8])
+	}
+	control := f.opcode >= wsClose
+	switch {
+	case f.opcode > wsBinary && f.opcode < wsClose, f.opcode > wsPong:
+		return f, leftProtocol, nil // a reserved opcode
+	case n>>63 != 0, control && (n > 125 || !f.fin), f.opcode == wsClose && n == 1:
+		return f, leftProtocol, nil // a length's top bit is 0; a close frame's code has 2 bytes
+	case !control && n > uint64(room):
+		return f, leftTooBig, nil
+	}
+	var mask [4]byte
+	if _, err := io.ReadFull(r, mask[:]); err != nil {
+		return f, 0, err
+	}
+	f.payload = make([]byte, n)
+	if _, err := io.ReadFull(r, f.payload); err != nil {
+		return f, 0, err
+	}
+	for i := range f.payload {
+		f.payload[i] ^= mask[i%4]
+	}
+	return f, 0, nil
 }
 
 // leftOnError tells a silent peer from one that is gone.
