@@ -108,10 +108,10 @@ func (s *Server) handleStream(name string) http.Handler {
 			s.Logger.Info("stream ended", attrs...)
 		}
 		if name == transport.SSE {
-			s.streamer.SSE(w, r, sub, done)
+			s.streamer.SSE(w, r, sub, time.Time{}, done)
 			return
 		}
-		s.streamer.WebSocket(w, r, sub, func(ctx context.Context) {
+		s.streamer.WebSocket(w, r, sub, time.Time{}, func(ctx context.Context) {
 			if _, err := s.Jobs.Cancel(ctx, user, id); err != nil {
 				s.Logger.Info("cancel over WebSocket refused", "video_id", id, "err", err)
 			}
@@ -148,6 +148,9 @@ func endReason(err error) (reason string, dropped bool) {
 		return "finished", false
 	case errors.Is(err, context.Canceled):
 		return "client_gone", false
+	case errors.Is(err, transport.ErrExpired):
+		// Not a drop: the client is to reconnect with a fresh credential.
+		return "credential_expired", false
 	case errors.Is(err, hub.ErrSlowConsumer):
 		return metrics.DropSlowConsumer, false
 	case errors.Is(err, hub.ErrClosed):
