@@ -52,7 +52,8 @@ func (s *Server) handleStream(name string) http.Handler {
 			s.writeError(w, r, err)
 			return
 		}
-		user := userOf(r)
+		cred := credentialOf(r)
+		user := cred.user
 		v, err := s.Store.UserVideo(r.Context(), user, id)
 		if err != nil {
 			s.writeError(w, r, err)
@@ -107,15 +108,21 @@ func (s *Server) handleStream(name string) http.Handler {
 			}
 			s.Logger.Info("stream ended", attrs...)
 		}
+		// The stream ends when its credential expires: the client then
+		// reconnects with a fresh one, resuming where it stopped.
 		if name == transport.SSE {
-			s.streamer.SSE(w, r, sub, time.Time{}, done)
+			s.streamer.SSE(w, r, sub, cred.expires, done)
 			return
 		}
-		s.streamer.WebSocket(w, r, sub, time.Time{}, func(ctx context.Context) {
-			if _, err := s.Jobs.Cancel(ctx, user, id); err != nil {
-				s.Logger.Info("cancel over WebSocket refused", "video_id", id, "err", err)
+		var onCancel func(context.Context)
+		if !cred.ticket { // a ticket only watches
+			onCancel = func(ctx context.Context) {
+				if _, err := s.Jobs.Cancel(ctx, user, id); err != nil {
+					s.Logger.Info("cancel over WebSocket refused", "video_id", id, "err", err)
+				}
 			}
-		}, done)
+		}
+		s.streamer.WebSocket(w, r, sub, cred.expires, onCancel, done)
 	})
 }
 
