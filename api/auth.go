@@ -20,16 +20,26 @@ const (
 	// EventSource cannot set headers. A token in a URL reaches proxy and
 	// access logs: the README says so.
 	fromQuery
+	// fromCookie: the dashboard's session cookie (session.go).
+	fromCookie
 	// fromTicket: ?ticket=<watch ticket> for the route's video.
 	fromTicket
 )
 
-// Where each kind of user route takes its credential from.
+// Where each kind of user route takes its credential from. Streams take no
+// cookie: the dashboard streams with tickets, and a cookie that opened
+// WebSockets would need guarding against other sites' pages.
 const (
-	apiSources    = fromHeader | fromQuery
-	streamSources = fromHeader | fromTicket | fromQuery
-	ticketSources = fromHeader
+	apiSources     = fromHeader | fromQuery | fromCookie
+	streamSources  = fromHeader | fromTicket | fromQuery
+	ticketSources  = fromHeader | fromCookie
+	sessionSources = fromHeader
 )
+
+// errCookieWithoutHeader refuses a request that changes something with the
+// cookie alone: another site's form could send that (see session.go).
+var errCookieWithoutHeader = &stephub.Error{Code: stephub.CodeUnauthorized,
+	Message: "a request signed in by cookie must send the " + csrfHeader + " header unless it is a GET or HEAD"}
 
 // credential is what a request was let in with.
 type credential struct {
@@ -74,7 +84,8 @@ func (s *Server) requireUser(from source, next http.Handler) http.Handler {
 }
 
 // authenticate checks the first credential the request has, in the order
-// Authorization header, ?ticket=, ?token=, among the sources in from; one that is present but not valid is not made up for by the next.
+// Authorization header, ?ticket=, ?token=, cookie, among the sources in
+// from; one that is present but not valid is not made up for by the next.
 func (s *Server) authenticate(r *http.Request, from source) (credential, error) {
 	if token, ok := auth.HeaderToken(r); ok {
 		return s.accessToken(token)
@@ -93,6 +104,14 @@ func (s *Server) authenticate(r *http.Request, from source) (credential, error) 
 	}
 	if from&fromQuery != 0 && q.Has("token") {
 		return s.accessToken(q.Get("token"))
+	}
+	if from&fromCookie != 0 {
+		if cookie, err := r.Cookie(sessionCookie); err == nil {
+			if !safeMethod(r.Method) && r.Header.Get(csrfHeader) == "" {
+				return credential{}, errCookieWithoutHeader
+			}
+			return s.accessToken(cookie.Value)
+		}
 	}
 	return credential{}, stephub.ErrUnauthorized
 }

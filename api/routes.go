@@ -20,13 +20,15 @@ func (s *Server) addRoutes(rt *router) {
 	rt.handle(http.MethodPost, "/api/v1/worker/claim", s.requireWorker(s.handleClaim()))
 	rt.handle(http.MethodGet, "/api/v1/users/me", s.requireUser(apiSources, s.handleMe()))
 	rt.handle(http.MethodPut, "/api/v1/admin/users/:id", s.requireAdmin(s.handleAdminPutUser()))
+	rt.handle(http.MethodPost, "/api/v1/session", s.requireUser(sessionSources, s.handleSignIn()))
+	rt.handle(http.MethodDelete, "/api/v1/session", s.handleSignOut())
 
 	rt.handle(http.MethodGet, "/metrics", s.Metrics.Handler())
 	rt.handle(http.MethodGet, "/healthz", handleHealthz())
 	rt.handle(http.MethodGet, "/readyz", s.handleReadyz())
 
-	rt.handle(http.MethodGet, "/", s.Static)
-	rt.handle(http.MethodGet, "/videos/:id", s.Static)
+	rt.handle(http.MethodGet, "/", s.signInByLink(s.Static))
+	rt.handle(http.MethodGet, "/videos/:id", s.signInByLink(s.Static))
 	rt.handle(http.MethodGet, "/static/*file", s.Static)
 	rt.handle(http.MethodGet, stephub.MockVideoURL, s.Static)
 }

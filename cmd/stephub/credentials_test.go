@@ -12,8 +12,9 @@ import (
 	"github.com/stephub/stephub/internal/testdb"
 )
 
-// Credentials with a small scope and a life: watch tickets, streams that
-// end with their credential, and static tokens kept out of URLs.
+// Credentials with a small scope and a life: watch tickets, the dashboard's
+// session cookie, streams that end with their credential, and static
+// tokens kept out of URLs.
 
 // issueTicket asks for a watch ticket of a video with token in the
 // Authorization header, and returns it with its expiry.
@@ -39,6 +40,16 @@ func issueTicket(t *testing.T, s *testServer, token string, videoID int64) (stri
 // streamURL is the address of a video's SSE stream with query.
 func streamURL(s *testServer, videoID int64, query string) string {
 	return fmt.Sprintf("%s/api/v1/videos/%d/stream%s", s.URL, videoID, query)
+}
+
+// sessionCookieOf returns the stephub_session cookie that resp sets, or nil.
+func sessionCookieOf(resp *http.Response) *http.Cookie {
+	for _, c := range resp.Cookies() {
+		if c.Name == "stephub_session" {
+			return c
+		}
+	}
+	return nil
 }
 
 // TestTicketWatchesOneVideo issues a watch ticket and streams with it over
@@ -118,6 +129,7 @@ func TestTicketWatchesOneVideo(t *testing.T) {
 			{"POST", fmt.Sprintf("/api/v1/videos/%d/events", a.ID), workerStep(1)},
 			{"POST", "/api/v1/worker/claim?wait=0s", nil},
 			{"PUT", "/api/v1/admin/users/alice", map[string]any{"credits": 1}},
+			{"POST", "/api/v1/session", nil},
 		} {
 			sep := "?"
 			if strings.Contains(r.path, "?") {
@@ -160,6 +172,7 @@ func TestTicketWatchesOneVideo(t *testing.T) {
 
 	t.Run("who gets one", func(t *testing.T) {
 		ticketPath := func(id any) string { return fmt.Sprintf("%s/api/v1/videos/%v/ticket", s.URL, id) }
+		cookie := "stephub_session=" + alice
 		for _, tc := range []struct {
 			name   string
 			url    string
@@ -168,7 +181,9 @@ func TestTicketWatchesOneVideo(t *testing.T) {
 			status int
 		}{
 			{"nobody", ticketPath(a.ID), "", nil, 401},
-			{"?token= (the header only)", ticketPath(a.ID) + "?token=" + alice, "", nil, 401},
+			{"?token= (header or cookie only)", ticketPath(a.ID) + "?token=" + alice, "", nil, 401},
+			{"the cookie without X-Requested-With", ticketPath(a.ID), "", map[string]string{"Cookie": cookie}, 401},
+			{"the cookie with X-Requested-With", ticketPath(a.ID), "", map[string]string{"Cookie": cookie, "X-Requested-With": "stephub"}, 200},
 			{"another user", ticketPath(a.ID), bob, nil, 404},
 			{"an unknown video", ticketPath(999999), alice, nil, 404},
 			{"a video id that is no number", ticketPath("abc"), alice, nil, 404},
@@ -307,5 +322,89 @@ func TestStaticTokensOnlyInHeader(t *testing.T) {
 		if resp, body := call(t, r.method, s.URL+r.path, r.token, r.body, nil); resp.StatusCode != r.want {
 			t.Errorf("%s %s with the token in the header: %d %s; want %d", r.method, r.path, resp.StatusCode, body, r.want)
 		}
+	}
+}
+
+// TestSessionCookie signs a browser in and out the ways the dashboard does:
+// the sign-in link, POST and DELETE /api/v1/session. The cookie is
+// HttpOnly, SameSite=Strict, Secure behind HTTPS, and lasts as long as its
+// token; it signs in API calls, those that change something only with
+// X-Requested-With, and never a stream.
+func TestSessionCookie(t *testing.T) {
+	s := startServer(t, testdb.SQLite(t), map[string]string{"STEP_DELAY": "1h"})
+	token := userToken(t, "cookie")
+	get := func(t *testing.T, path string, header map[string]string) *http.Cookie {
+		t.Helper()
+		resp, body := call(t, "GET", s.URL+path, "", nil, header)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s: %d %s", path, resp.StatusCode, body)
+		}
+		return sessionCookieOf(resp)
+	}
+
+	c := get(t, "/?token="+token, nil)
+	if c == nil || c.Value != token || !c.HttpOnly || c.SameSite != http.SameSiteStrictMode || c.Path != "/" || c.Secure {
+		t.Fatalf("the sign-in link's cookie: %+v; want the token, HttpOnly, SameSite=Strict, Path=/, not Secure over HTTP", c)
+	}
+	if c.MaxAge < 3590 || c.MaxAge > 3600 {
+		t.Errorf("the cookie's Max-Age is %d; want the token's hour", c.MaxAge)
+	}
+	if c := get(t, "/videos/1?token="+token, map[string]string{"X-Forwarded-Proto": "https"}); c == nil || !c.Secure {
+		t.Errorf("behind HTTPS the cookie is %+v; want Secure", c)
+	}
+	if c := get(t, "/videos/1?token=not-a-token", nil); c == nil || c.MaxAge >= 0 {
+		t.Errorf("a sign-in link with a bad token sets %+v; want the cookie cleared", c)
+	}
+	if c := get(t, "/", nil); c != nil {
+		t.Errorf("GET / without a token sets %+v; want no cookie", c)
+	}
+
+	cookie := map[string]string{"Cookie": "stephub_session=" + token}
+	withHeader := map[string]string{"Cookie": "stephub_session=" + token, "X-Requested-With": "stephub"}
+	valid := map[string]any{"prompt": "A lighthouse in a storm", "model": "sora-2"}
+	if resp, body := call(t, "GET", s.URL+"/api/v1/users/me", "", nil, cookie); resp.StatusCode != http.StatusOK {
+		t.Errorf("users/me with the cookie: %d %s; want 200", resp.StatusCode, body)
+	}
+	if resp, body := call(t, "POST", s.URL+"/api/v1/videos/generate", "", valid, cookie); resp.StatusCode != http.StatusUnauthorized || !strings.Contains(string(body), "X-Requested-With") {
+		t.Errorf("generate with the cookie alone: %d %s; want 401 naming X-Requested-With", resp.StatusCode, body)
+	}
+	resp, body := call(t, "POST", s.URL+"/api/v1/videos/generate", "", valid, withHeader)
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("generate with the cookie and X-Requested-With: %d %s; want 201", resp.StatusCode, body)
+	}
+	v := decodeJSON[video](t, body)
+	for _, path := range []string{"/stream", "/ws"} {
+		if resp, body := call(t, "GET", fmt.Sprintf("%s/api/v1/videos/%d%s", s.URL, v.ID, path), "", nil, cookie); resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("%s with the cookie: %d %s; want 401 (streams take tickets)", path, resp.StatusCode, body)
+		}
+	}
+	tk, _ := issueTicket(t, s, token, v.ID)
+	if resp, body := call(t, "GET", s.URL+"/api/v1/users/me", "", nil, map[string]string{"Cookie": "stephub_session=" + tk}); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("users/me with a ticket in the cookie: %d %s; want 401", resp.StatusCode, body)
+	}
+
+	// POST /api/v1/session takes the token from the header alone.
+	for _, tc := range []struct {
+		name   string
+		url    string
+		token  string
+		header map[string]string
+		status int
+	}{
+		{"the header", s.URL + "/api/v1/session", token, nil, http.StatusNoContent},
+		{"?token=", s.URL + "/api/v1/session?token=" + token, "", nil, http.StatusUnauthorized},
+		{"the cookie", s.URL + "/api/v1/session", "", withHeader, http.StatusUnauthorized},
+		{"a ticket", s.URL + "/api/v1/session", tk, nil, http.StatusUnauthorized},
+	} {
+		resp, body := call(t, "POST", tc.url, tc.token, nil, tc.header)
+		c := sessionCookieOf(resp)
+		if resp.StatusCode != tc.status || (tc.status == http.StatusNoContent) != (c != nil && c.Value == token && c.HttpOnly) {
+			t.Errorf("sign in with %s: %d %s, cookie %+v; want %d, and the cookie only with success", tc.name, resp.StatusCode, body, c, tc.status)
+		}
+	}
+
+	resp, body = call(t, "DELETE", s.URL+"/api/v1/session", "", nil, cookie)
+	if c := sessionCookieOf(resp); resp.StatusCode != http.StatusNoContent || c == nil || c.MaxAge >= 0 || c.Value != "" {
+		t.Errorf("sign out: %d %s, cookie %+v; want 204 and the cookie cleared", resp.StatusCode, body, c)
 	}
 }
