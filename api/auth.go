@@ -10,36 +10,122 @@ import (
 	"github.com/stephub/stephub/auth"
 )
 
-type userKey struct{}
+// source is a place where a route may find a user's credential.
+type source uint8
 
-// userOf returns the id of the user that requireUser let through.
-func userOf(r *http.Request) string {
-	id, _ := r.Context().Value(userKey{}).(string)
-	return id
+const (
+	// fromHeader: Authorization: Bearer <access token>, on every user route.
+	fromHeader source = 1 << iota
+	// fromQuery: ?token=<access token>, for the original front end, whose
+	// EventSource cannot set headers. A token in a URL reaches proxy and
+	// access logs: the README says so.
+	fromQuery
+	// fromCookie: the dashboard's session cookie (session.go).
+	fromCookie
+	// fromTicket: ?ticket=<watch ticket> for the route's video.
+	fromTicket
+)
+
+// Where each kind of user route takes its credential from. Streams take no
+// cookie: the dashboard streams with tickets, and a cookie that opened
+// WebSockets would need guarding against other sites' pages.
+const (
+	apiSources     = fromHeader | fromQuery | fromCookie
+	streamSources  = fromHeader | fromTicket | fromQuery
+	ticketSources  = fromHeader | fromCookie
+	sessionSources = fromHeader
+)
+
+// errCookieWithoutHeader refuses a request that changes something with the
+// cookie alone: another site's form could send that (see session.go).
+var errCookieWithoutHeader = &stephub.Error{Code: stephub.CodeUnauthorized,
+	Message: "a request signed in by cookie must send the " + csrfHeader + " header unless it is a GET or HEAD"}
+
+// credential is what a request was let in with.
+type credential struct {
+	user, email string
+	// expires is when the credential does; a stream it opens ends then.
+	expires time.Time
+	// ticket is set for a watch ticket, which may only watch its video.
+	ticket bool
 }
 
-// requireUser lets through requests with a valid user token, creating the
-// user on first sight.
-func (s *Server) requireUser(next http.Handler) http.Handler {
+type credentialKey struct{}
+
+// credentialOf returns the credential that requireUser let the request in
+// with.
+func credentialOf(r *http.Request) credential {
+	c, _ := r.Context().Value(credentialKey{}).(credential)
+	return c
+}
+
+// userOf returns the id of the user that requireUser let through.
+func userOf(r *http.Request) string { return credentialOf(r).user }
+
+// requireUser lets through requests with a valid user credential from one
+// of the sources in from, creating the user on first sight.
+func (s *Server) requireUser(from source, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		claims, err := s.Signer.Verify(auth.BearerToken(r))
+		c, err := s.authenticate(r, from)
 		if err != nil {
-			s.writeError(w, r, stephub.ErrUnauthorized)
-			return
-		}
-		if err := storableClaims(claims); err != nil {
 			s.writeError(w, r, err)
 			return
 		}
-		if !s.users.known(claims.Subject) {
-			if _, err := s.Store.EnsureUser(r.Context(), claims.Subject, claims.Email, s.cfg.NewUserCredits); err != nil {
+		// A ticket's user was seen when the ticket was issued.
+		if !c.ticket && !s.users.known(c.user) {
+			if _, err := s.Store.EnsureUser(r.Context(), c.user, c.email, s.cfg.NewUserCredits); err != nil {
 				s.writeError(w, r, err)
 				return
 			}
-			s.users.add(claims.Subject)
+			s.users.add(c.user)
 		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), userKey{}, claims.Subject)))
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), credentialKey{}, c)))
 	})
+}
+
+// authenticate checks the first credential the request has, in the order
+// Authorization header, ?ticket=, ?token=, cookie, among the sources in
+// from; one that is present but not valid is not made up for by the next.
+func (s *Server) authenticate(r *http.Request, from source) (credential, error) {
+	if token, ok := auth.HeaderToken(r); ok {
+		return s.accessToken(token)
+	}
+	q := r.URL.Query()
+	if from&fromTicket != 0 && q.Has("ticket") {
+		id, err := videoID(r)
+		if err != nil {
+			return credential{}, stephub.ErrUnauthorized
+		}
+		claims, err := s.Signer.VerifyTicket(q.Get("ticket"), id)
+		if err != nil {
+			return credential{}, stephub.ErrUnauthorized
+		}
+		return credential{user: claims.Subject, expires: claims.ExpiresAt.Time, ticket: true}, nil
+	}
+	if from&fromQuery != 0 && q.Has("token") {
+		return s.accessToken(q.Get("token"))
+	}
+	if from&fromCookie != 0 {
+		if cookie, err := r.Cookie(sessionCookie); err == nil {
+			if !safeMethod(r.Method) && r.Header.Get(csrfHeader) == "" {
+				return credential{}, errCookieWithoutHeader
+			}
+			return s.accessToken(cookie.Value)
+		}
+	}
+	return credential{}, stephub.ErrUnauthorized
+}
+
+// accessToken checks a user's access token.
+func (s *Server) accessToken(token string) (credential, error) {
+	claims, err := s.Signer.Verify(token)
+	if err != nil {
+		return credential{}, stephub.ErrUnauthorized
+	}
+	if err := storableClaims(claims); err != nil {
+		return credential{}, err
+	}
+	return credential{user: claims.Subject, email: claims.Email, expires: claims.ExpiresAt.Time}, nil
 }
 
 // maxEmailChars bounds the email a token may carry: a 64-character local
@@ -73,9 +159,13 @@ func (s *Server) requireAdmin(next http.Handler) http.Handler {
 	return s.requireStatic(s.cfg.AdminToken, next)
 }
 
+// requireStatic lets through requests whose Authorization header carries
+// want. Never the query: these tokens do not expire, and a URL travels
+// into logs.
 func (s *Server) requireStatic(want string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !auth.StaticTokenValid(auth.BearerToken(r), want) {
+		token, _ := auth.HeaderToken(r)
+		if !auth.StaticTokenValid(token, want) {
 			s.writeError(w, r, stephub.ErrUnauthorized)
 			return
 		}

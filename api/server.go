@@ -30,6 +30,9 @@ type Config struct {
 	// MaxStreamsPerUser caps one user's concurrent streams on this node;
 	// 0 means no cap.
 	MaxStreamsPerUser int
+	// TicketTTL is how long a watch ticket lasts; 0 means
+	// DefaultTicketTTL.
+	TicketTTL time.Duration
 	// Stream tunes heartbeats and write deadlines.
 	Stream transport.Config
 }
@@ -70,6 +73,13 @@ func NewServer(cfg Config, deps Deps) *Server {
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+func (c Config) ticketTTL() time.Duration {
+	if c.TicketTTL > 0 {
+		return c.TicketTTL
+	}
+	return DefaultTicketTTL
+}
 
 func errorHandler(s *Server, err error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.writeError(w, r, err) })

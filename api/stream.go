@@ -52,7 +52,8 @@ func (s *Server) handleStream(name string) http.Handler {
 			s.writeError(w, r, err)
 			return
 		}
-		user := userOf(r)
+		cred := credentialOf(r)
+		user := cred.user
 		v, err := s.Store.UserVideo(r.Context(), user, id)
 		if err != nil {
 			s.writeError(w, r, err)
@@ -111,15 +112,21 @@ func (s *Server) handleStream(name string) http.Handler {
 			}
 			s.Logger.Info("stream ended", attrs...)
 		}
+		// The stream ends when its credential expires: the client then
+		// reconnects with a fresh one, resuming where it stopped.
 		if name == transport.SSE {
-			s.streamer.SSE(w, r, sub, done)
+			s.streamer.SSE(w, r, sub, cred.expires, done)
 			return
 		}
-		s.streamer.WebSocket(w, r, sub, func(ctx context.Context) {
-			if _, err := s.Jobs.Cancel(ctx, user, id); err != nil {
-				s.Logger.Info("cancel over WebSocket refused", "video_id", id, "err", err)
+		var onCancel func(context.Context)
+		if !cred.ticket { // a ticket only watches
+			onCancel = func(ctx context.Context) {
+				if _, err := s.Jobs.Cancel(ctx, user, id); err != nil {
+					s.Logger.Info("cancel over WebSocket refused", "video_id", id, "err", err)
+				}
 			}
-		}, done)
+		}
+		s.streamer.WebSocket(w, r, sub, cred.expires, onCancel, done)
 	})
 }
 
@@ -152,6 +159,9 @@ func endReason(err error) (reason string, dropped bool) {
 		return "finished", false
 	case errors.Is(err, context.Canceled):
 		return "client_gone", false
+	case errors.Is(err, transport.ErrExpired):
+		// Not a drop: the client is to reconnect with a fresh credential.
+		return "credential_expired", false
 	case errors.Is(err, hub.ErrSlowConsumer):
 		return metrics.DropSlowConsumer, false
 	case errors.Is(err, hub.ErrClosed):

@@ -1,4 +1,5 @@
 // Package auth issues and checks the HS256 access tokens that users carry,
+// the watch tickets that let a client stream one video for a few minutes,
 // and the static bearer tokens of workers and admins.
 package auth
 
@@ -7,11 +8,17 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 )
+
+// TicketAudience is the audience of every watch ticket. A user token never
+// has it, and Verify refuses any token that does, so that neither can pass
+// for the other.
+const TicketAudience = "stephub-watch-ticket"
 
 // Claims are what a valid user token says: the user id and, optionally, an
 // email address.
@@ -20,8 +27,15 @@ type Claims struct {
 	jwt.RegisteredClaims
 }
 
-// Signer issues and verifies user tokens with one HS256 secret. It is safe for
-// concurrent use.
+// TicketClaims are what a valid watch ticket says: the user, the one video
+// it may stream, and when it expires.
+type TicketClaims struct {
+	VideoID int64 `json:"vid"`
+	jwt.RegisteredClaims
+}
+
+// Signer issues and verifies user tokens and watch tickets with one HS256
+// secret. It is safe for concurrent use.
 type Signer struct {
 	secret []byte
 	now    func() time.Time
@@ -49,20 +63,19 @@ func (s *Signer) Issue(sub, email string, ttl time.Duration) (string, error) {
 			ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
 		},
 	}
-	return jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(s.secret)
+	return s.sign(claims)
 }
 
-// Verify checks a token's signature, algorithm and expiry, and that it names
-// a user. Tokens without an expiry are refused.
+// Verify checks a user token's signature, algorithm and expiry, and that it
+// names a user. Tokens without an expiry are refused, and so are watch
+// tickets.
 func (s *Signer) Verify(token string) (Claims, error) {
 	var claims Claims
-	_, err := jwt.ParseWithClaims(token, &claims, func(*jwt.Token) (any, error) { return s.secret, nil },
-		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
-		jwt.WithExpirationRequired(),
-		jwt.WithTimeFunc(s.now),
-	)
-	if err != nil {
-		return Claims{}, fmt.Errorf("auth: %w", err)
+	if err := s.parse(token, &claims); err != nil {
+		return Claims{}, err
+	}
+	if slices.Contains(claims.Audience, TicketAudience) {
+		return Claims{}, errors.New("auth: a watch ticket is not an access token")
 	}
 	if claims.Subject == "" {
 		return Claims{}, errors.New("auth: token has no subject")
@@ -70,18 +83,71 @@ func (s *Signer) Verify(token string) (Claims, error) {
 	return claims, nil
 }
 
-// BearerToken returns the token of the request: from the Authorization
-// header, or else from the token query parameter, since EventSource cannot
-// set headers.
-func BearerToken(r *http.Request) string {
-	if h := r.Header.Get("Authorization"); h != "" {
-		scheme, token, ok := strings.Cut(h, " ")
-		if ok && strings.EqualFold(scheme, "Bearer") {
-			return strings.TrimSpace(token)
-		}
-		return ""
+// IssueTicket returns a watch ticket that lets the user sub stream the
+// video videoID, and nothing else, until expires (to the second, as JWT
+// times go); the returned time is the ticket's own expiry.
+func (s *Signer) IssueTicket(sub string, videoID int64, expires time.Time) (string, time.Time, error) {
+	if sub == "" || videoID <= 0 {
+		return "", time.Time{}, errors.New("auth: a ticket needs a user and a video")
 	}
-	return r.URL.Query().Get("token")
+	exp := jwt.NewNumericDate(expires)
+	claims := TicketClaims{
+		VideoID: videoID,
+		RegisteredClaims: jwt.RegisteredClaims{
+			Subject:   sub,
+			Audience:  jwt.ClaimStrings{TicketAudience},
+			IssuedAt:  jwt.NewNumericDate(s.now()),
+			ExpiresAt: exp,
+		},
+	}
+	ticket, err := s.sign(claims)
+	return ticket, exp.Time, err
+}
+
+// VerifyTicket checks a watch ticket as Verify checks a token, and that it
+// is a ticket for the video videoID.
+func (s *Signer) VerifyTicket(ticket string, videoID int64) (TicketClaims, error) {
+	var claims TicketClaims
+	if err := s.parse(ticket, &claims, jwt.WithAudience(TicketAudience)); err != nil {
+		return TicketClaims{}, err
+	}
+	if claims.Subject == "" || claims.VideoID != videoID {
+		return TicketClaims{}, errors.New("auth: the ticket is not for this video")
+	}
+	return claims, nil
+}
+
+func (s *Signer) sign(claims jwt.Claims) (string, error) {
+	return jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(s.secret)
+}
+
+// parse checks a token's signature (in constant time, as HMAC checks go),
+// algorithm and expiry, and decodes its claims.
+func (s *Signer) parse(token string, claims jwt.Claims, opts ...jwt.ParserOption) error {
+	opts = append(opts,
+		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
+		jwt.WithExpirationRequired(),
+		jwt.WithTimeFunc(s.now),
+	)
+	if _, err := jwt.ParseWithClaims(token, claims, func(*jwt.Token) (any, error) { return s.secret, nil }, opts...); err != nil {
+		return fmt.Errorf("auth: %w", err)
+	}
+	return nil
+}
+
+// HeaderToken returns the bearer token of the request's Authorization
+// header, and whether the request has that header at all: a header of
+// another scheme is present, but holds no token.
+func HeaderToken(r *http.Request) (token string, present bool) {
+	h := r.Header.Get("Authorization")
+	if h == "" {
+		return "", false
+	}
+	scheme, token, ok := strings.Cut(h, " ")
+	if ok && strings.EqualFold(scheme, "Bearer") {
+		return strings.TrimSpace(token), true
+	}
+	return "", true
 }
 
 // StaticTokenValid reports whether got equals want in constant time; an empty

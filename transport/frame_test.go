@@ -42,7 +42,7 @@ func FuzzReadFrame(f *testing.F) {
 	f.Add(append(clientFrame(false, wsText, []byte("a"), [4]byte{9}), clientFrame(true, wsContinuation, []byte("b"), [4]byte{7})...))
 	f.Add(clientFrame(true, wsClose, []byte{0x03, 0xe8}, [4]byte{5, 5, 5, 5}))
 	f.Add([]byte{0x81, 0xff, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}) // claims 2^63-1 bytes
-	f.Add([]byte{0x81, 0x05, 'h', 'e', 'l', 'l', 'o'})                       // unmasked
+	f.Add([]byte{0x81, 0x05, 'h', 'e', 'l', 'l', 'o'})                        // unmasked
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r := bytes.NewReader(data)
 		for room := maxClientMessage; ; {

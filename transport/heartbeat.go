@@ -6,11 +6,12 @@ import (
 	"time"
 )
 
-// heartbeat tells streams when a ping is due, from one goroutine for them
-// all, so that an idle stream costs no timer and no wake-up of its own. It
-// writes nothing: it marks the ping as due and wakes the stream, whose
-// writer sends it. The goroutine runs while streams are registered and
-// exits when the last one leaves.
+// heartbeat tells streams when a ping is due, and when a stream's time is
+// up (its credential expires), from one goroutine for them all, so that an
+// idle stream costs no timer and no wake-up of its own. It writes nothing:
+// it marks the ping or the end as due and wakes the stream, whose writer
+// sends it. The goroutine runs while streams are registered and exits when
+// the last one leaves.
 //
 // Streams wait on a timing wheel: a ring of buckets, one per tick, each
 // holding the streams due in that tick. A tick looks only at its own
@@ -38,8 +39,10 @@ type heartbeat struct {
 type beat struct {
 	// due is when the stream's next ping is due.
 	due atomic.Int64
-	// Where it is in the wheel, while registered; the heartbeat's lock
-	// guards them.
+	// The heartbeat's lock guards the rest. ends is when the stream must
+	// end, on the heartbeat's clock; 0 for never, or once it is marked.
+	ends int64
+	// Where it is in the wheel, while registered.
 	registered  bool
 	bucket, pos int
 }
@@ -61,11 +64,16 @@ func newHeartbeat(live *liveGroup, interval time.Duration) *heartbeat {
 // now is the time on the heartbeat's clock.
 func (h *heartbeat) now() int64 { return int64(time.Since(h.epoch)) }
 
-// add registers a stream; its first ping is due an interval from now.
-func (h *heartbeat) add(s *stream) {
+// add registers a stream; its first ping is due an interval from now, and
+// its end at until, unless until is zero.
+func (h *heartbeat) add(s *stream, until time.Time) {
 	h.postpone(s)
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if !until.IsZero() {
+		// 1 at the least: a time already past, but not "never".
+		s.beat.ends = max(h.now()+int64(time.Until(until)), 1)
+	}
 	if !h.running {
 		h.running = true
 		h.next = h.tickOf(h.now())
@@ -94,11 +102,21 @@ func (h *heartbeat) remove(s *stream) {
 // tickOf is the number of the tick that time t falls in.
 func (h *heartbeat) tickOf(t int64) int64 { return t / int64(h.tick) }
 
-// place puts s in the bucket of its due time, or of the next tick to run
-// if that is past. The caller holds h.mu.
+// endTick is the tick that ends a stream due to end at t: the first that
+// starts after t, so that a stream never ends early.
+func (h *heartbeat) endTick(t int64) int64 { return h.tickOf(t) + 1 }
+
+// place puts s in the bucket of its next ping or its end, whichever comes
+// first, or of the next tick to run if that is past. An end is never
+// further than the ping, so it is within the ring too. The caller holds
+// h.mu.
 func (h *heartbeat) place(s *stream) {
 	b := &s.beat
-	k := max(h.tickOf(b.due.Load()), h.next)
+	k := h.tickOf(b.due.Load())
+	if b.ends != 0 {
+		k = min(k, h.endTick(b.ends))
+	}
+	k = max(k, h.next)
 	b.bucket = int(k % int64(len(h.wheel)))
 	b.pos = len(h.wheel[b.bucket])
 	h.wheel[b.bucket] = append(h.wheel[b.bucket], s)
@@ -114,7 +132,7 @@ func (h *heartbeat) unplace(s *stream) {
 	h.wheel[b.bucket] = bucket[:len(bucket)-1]
 }
 
-// run marks the streams that are due, every tick, until none is left.
+// run wakes the streams that are due, every tick, until none is left.
 func (h *heartbeat) run() {
 	t := time.NewTicker(h.tick)
 	defer t.Stop()
@@ -125,17 +143,18 @@ func (h *heartbeat) run() {
 			return
 		}
 		for _, s := range due {
-			s.pending.Or(duePing)
 			s.wake()
 		}
 		clear(due)
 	}
 }
 
-// takeDue runs the ticks up to now: it appends to due the streams due by
-// then, next due an interval from now and placed again, and moves the
-// others to the buckets of their due times. ok is false, and the
-// heartbeat marked stopped, when no stream is left.
+// takeDue runs the ticks up to now: it marks a ping as pending on the
+// streams due one by then, next due an interval from now, and an end on
+// those whose time is up, once; it appends the streams it marked to due,
+// and places every stream it looked at again, in the bucket of its next
+// due time. ok is false, and the heartbeat marked stopped, when no stream
+// is left.
 func (h *heartbeat) takeDue(due []*stream, now int64) (_ []*stream, ok bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -148,10 +167,19 @@ func (h *heartbeat) takeDue(due []*stream, now int64) (_ []*stream, ok bool) {
 		bucket := h.wheel[i]
 		h.wheel[i], h.spare = h.spare, nil
 		for _, s := range bucket {
+			var mark uint32
 			// Due within the tick counts as due: a ping up to a tick early
 			// is harmless, and every leaves more than a tick of slack.
 			if h.tickOf(s.beat.due.Load()) <= h.next {
 				s.beat.due.Store(now + int64(h.every))
+				mark |= duePing
+			}
+			if s.beat.ends != 0 && h.endTick(s.beat.ends) <= h.next {
+				s.beat.ends = 0
+				mark |= dueEnd
+			}
+			if mark != 0 {
+				s.pending.Or(mark)
 				due = append(due, s)
 			}
 			h.place(s)

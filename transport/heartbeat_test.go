@@ -14,7 +14,7 @@ func TestHeartbeatPingsWithinInterval(t *testing.T) {
 		h := newHeartbeat(new(liveGroup), interval)
 		h.running = true // no goroutine: only the schedule is under test
 		s := &stream{}
-		h.add(s)
+		h.add(s, time.Time{})
 		written := h.now()
 		h.postpone(s)
 		if latest := time.Duration(s.beat.due.Load()-written) + h.tick; latest > interval {
@@ -41,7 +41,7 @@ func TestHeartbeatWheel(t *testing.T) {
 	// dueAt registers a stream due at the start of tick k.
 	dueAt := func(k int64) *stream {
 		s := &stream{}
-		h.add(s)
+		h.add(s, time.Time{})
 		h.mu.Lock()
 		defer h.mu.Unlock()
 		h.unplace(s)
@@ -88,5 +88,47 @@ func TestHeartbeatWheel(t *testing.T) {
 	}
 	if _, ok := h.takeDue(nil, (base+ring+11)*int64(h.tick)); ok || h.running {
 		t.Error("the heartbeat runs on with no stream registered")
+	}
+}
+
+// TestHeartbeatEndsStreams runs the wheel's ticks by hand for streams
+// given a time to end: one comes up with its end marked in the first tick
+// that starts after that time, never earlier, and only once; one whose
+// time has passed already comes up in the next tick.
+func TestHeartbeatEndsStreams(t *testing.T) {
+	h := newHeartbeat(new(liveGroup), 15*time.Second)
+	h.running = true                  // no goroutine: the ticks are run below
+	h.epoch = h.epoch.Add(-time.Hour) // room for the ticks before now
+	base := h.tickOf(h.now())
+	h.next = base
+	tick := int64(h.tick)
+
+	timed := &stream{}
+	h.add(timed, time.Time{})
+	h.mu.Lock()
+	h.unplace(timed)
+	timed.beat.ends = (base+3)*tick + 1 // just inside tick 3
+	h.place(timed)
+	h.mu.Unlock()
+	late := &stream{}
+	h.add(late, time.Now().Add(-time.Minute))
+
+	names := map[*stream]string{timed: "timed", late: "late"}
+	came := make(map[string][]int64)
+	for k := base; k <= base+20; k++ {
+		due, _ := h.takeDue(nil, k*tick)
+		for _, s := range due {
+			came[names[s]] = append(came[names[s]], k-base)
+		}
+	}
+	for name, want := range map[string]int64{"timed": 4, "late": 0} {
+		if got := came[name]; len(got) != 1 || got[0] != want {
+			t.Errorf("%s came up at ticks %v from now; want once, at %d", name, got, want)
+		}
+	}
+	for _, s := range []*stream{timed, late} {
+		if got := s.pending.Load(); got != dueEnd {
+			t.Errorf("%s has %b pending; want the end alone", names[s], got)
+		}
 	}
 }

@@ -21,31 +21,33 @@ var sseHeaders = [][2]string{
 
 // SSE streams the subscription as Server-Sent Events: a retry hint, then
 // every event as "id:" and "data:" lines, with a comment line as heartbeat.
-// The stream ends after the terminal event, when the client leaves, or when
-// the hub ends the subscription; a browser then reconnects with
-// Last-Event-ID and misses nothing. done is told how it ended.
+// The stream ends after the terminal event, when the client leaves, when
+// the hub ends the subscription, or at until unless that is zero (the
+// expiry of the client's credential), once what is queued is written; a
+// browser then reconnects with Last-Event-ID and misses nothing. done is
+// told how it ended.
 //
 // Over plain HTTP/1.x the stream takes the connection over and SSE returns
 // at once; the body is chunked for HTTP/1.1, and the connection serves the
 // client's next request after a clean end if the Streamer has a Listener.
 // Otherwise (HTTP/2, TLS) SSE writes through w and returns when the stream
 // ends.
-func (st *Streamer) SSE(w http.ResponseWriter, r *http.Request, sub *hub.Subscription, done Done) {
+func (st *Streamer) SSE(w http.ResponseWriter, r *http.Request, sub *hub.Subscription, until time.Time, done Done) {
 	if r.ProtoMajor == 1 && r.TLS == nil {
 		if conn, brw, err := http.NewResponseController(w).Hijack(); err == nil {
 			// A request the client sent behind this one is in brw, which
 			// the stream does not read: the connection ends with it.
 			pipelined := brw.Reader.Buffered() > 0
-			st.sseOverConn(conn, r, w.Header(), pipelined, sub, done)
+			st.sseOverConn(conn, r, w.Header(), pipelined, sub, until, done)
 			return
 		}
 	}
-	st.sseOverWriter(w, r, sub, done)
+	st.sseOverWriter(w, r, sub, until, done)
 }
 
 // sseOverConn writes the response head itself, then streams on the
 // connection, which a goroutine reads to notice the client leaving.
-func (st *Streamer) sseOverConn(conn net.Conn, r *http.Request, header http.Header, pipelined bool, sub *hub.Subscription, done Done) {
+func (st *Streamer) sseOverConn(conn net.Conn, r *http.Request, header http.Header, pipelined bool, sub *hub.Subscription, until time.Time, done Done) {
 	w := wireSSEChunked
 	if !r.ProtoAtLeast(1, 1) {
 		w = wireSSE // an HTTP/1.0 client reads the body to the end of the connection
@@ -71,7 +73,7 @@ func (st *Streamer) sseOverConn(conn net.Conn, r *http.Request, header http.Head
 		}
 	}
 	head = w.appendPreamble(append(head, "\r\n"...))
-	s.start(head, s.readSSE)
+	s.start(head, until, s.readSSE)
 }
 
 // readSSE reads, and drops, whatever the client sends until the
@@ -109,12 +111,12 @@ func SSEHead(w http.ResponseWriter) {
 // sseOverWriter streams through an http.ResponseWriter that is not taken
 // over, as with HTTP/2, on the handler's goroutine: it returns when the
 // stream ends.
-func (st *Streamer) sseOverWriter(w http.ResponseWriter, r *http.Request, sub *hub.Subscription, done Done) {
+func (st *Streamer) sseOverWriter(w http.ResponseWriter, r *http.Request, sub *hub.Subscription, until time.Time, done Done) {
 	SSEHead(w)
 	rc := http.NewResponseController(w)
 	s := st.newStream(r.Context(), sub, wireSSE, done)
 	s.w, s.flush, s.setDeadline = w, rc.Flush, rc.SetWriteDeadline
 	stop := context.AfterFunc(r.Context(), sub.Close) // the client left
 	defer stop()
-	s.start(wireSSE.appendPreamble(nil), nil)
+	s.start(wireSSE.appendPreamble(nil), until, nil)
 }

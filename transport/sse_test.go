@@ -77,11 +77,17 @@ func newFixture(t *testing.T, opts hub.Options, cfg transport.Config, setup ...f
 			sub.Close()
 			f.ended <- err
 		}
+		// ?expires_in= gives the stream a time to end at, as a
+		// credential's expiry does.
+		var until time.Time
+		if d, err := time.ParseDuration(r.URL.Query().Get("expires_in")); err == nil {
+			until = time.Now().Add(d)
+		}
 		if transport.IsWebSocketUpgrade(r) {
-			streamer.WebSocket(w, r, sub, nil, done)
+			streamer.WebSocket(w, r, sub, until, nil, done)
 			return
 		}
-		streamer.SSE(w, r, sub, done)
+		streamer.SSE(w, r, sub, until, done)
 	}))
 	f.srv.Listener = streamer.Listen(f.srv.Listener)
 	for _, set := range setup {

@@ -36,6 +36,7 @@ const (
 const (
 	duePing uint32 = 1 << iota // the heartbeat's turn
 	duePong                    // a WebSocket peer's ping awaits its answer
+	dueEnd                     // the stream's time is up: its credential expired
 )
 
 // stream is one subscription on its way to one client.
@@ -68,7 +69,7 @@ type stream struct {
 	keepAlive bool
 
 	state   atomic.Int32
-	pending atomic.Uint32 // duePing, duePong
+	pending atomic.Uint32 // duePing, duePong, dueEnd
 	pong    atomic.Pointer[[]byte]
 	beat    beat
 
@@ -87,6 +88,7 @@ type stream struct {
 	unsent    []byte     // what of *out is still to write
 	outEvents int        // events framed in *out
 	outPing   bool       // *out holds nothing but heartbeats
+	timeUp    bool       // the stream ends once what is queued is written
 	ending    bool       // the stream ends once *out is written,
 	endErr    error      // for this reason;
 	endSent   bool       // and the end of the response went out
@@ -130,17 +132,18 @@ func (s *stream) takeOver(conn net.Conn) {
 }
 
 // start sends first, the head of the response and the backlog, and then
-// the live events as they come: on the pool when the connection allows
-// it, or else on the calling goroutine (a handler that holds its response)
-// or one of the stream's own (a taken-over connection the pool cannot
-// write). read, if set, reads the connection meanwhile.
-func (s *stream) start(first []byte, read func()) {
+// the live events as they come, until the stream ends, at until at the
+// latest unless that is zero: on the pool when the connection allows it,
+// or else on the calling goroutine (a handler that holds its response) or
+// one of the stream's own (a taken-over connection the pool cannot write).
+// read, if set, reads the connection meanwhile.
+func (s *stream) start(first []byte, until time.Time, read func()) {
 	s.frameFirst(first)
 	if s.raw == nil {
 		s.wakeup = make(chan struct{}, 1)
 	}
 	s.sub.Notify(s.wake)
-	s.st.beats.add(s)
+	s.st.beats.add(s, until)
 	if read != nil {
 		s.st.live.goLive(read)
 	}
@@ -248,7 +251,9 @@ func (s *stream) run(wait bool) outcome {
 // fill frames what is due into s.out: the queued events, up to maxBatch; a
 // pong a WebSocket peer asked for; a heartbeat when one is due (for SSE,
 // only if no event goes out); and the end of the response once the stream
-// ends. ok is false when nothing is to be written and run must return o.
+// ends, which a stream whose time is up does once it has taken all that
+// was queued. ok is false when nothing is to be written and run must
+// return o.
 func (s *stream) fill(wait bool) (o outcome, ok bool) {
 	bp := s.st.getBatch()
 	defer s.st.putBatch(bp)
@@ -258,6 +263,10 @@ func (s *stream) fill(wait bool) (o outcome, ok bool) {
 		return runHandoff, false
 	}
 	due := s.pending.Swap(0)
+	s.timeUp = s.timeUp || due&dueEnd != 0
+	if s.timeUp && !ending && s.held == nil && len(s.sub.C()) == 0 {
+		ending, why = true, ErrExpired
+	}
 	buf := s.st.getBuffer()
 	b := s.wire.appendEvents(*buf, batch)
 	if due&duePong != 0 {
@@ -307,7 +316,7 @@ func (s *stream) frameFirst(head []byte) {
 // letGo), so that the reader cannot take the first bytes of that request.
 func (s *stream) frameEnd(b []byte, why error) []byte {
 	s.ending, s.endErr = true, why
-	if s.keepAlive && (why == nil || errors.Is(why, hub.ErrSlowConsumer)) {
+	if s.keepAlive && (why == nil || errors.Is(why, hub.ErrSlowConsumer) || why == ErrExpired) {
 		s.conn.SetReadDeadline(aLongTimeAgo)
 		return b
 	}

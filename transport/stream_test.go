@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"net"
@@ -20,12 +21,81 @@ import (
 // the stream idle with its end unseen, since a closed channel has no
 // length and the end's wake-up came while the stream was running.
 func TestStreamSeesEndBehindFullBatches(t *testing.T) {
+	sub := queuedSubscription(t, 2*maxBatch, 2*maxBatch+1) // the last one overflows
+	server, client := connPair(t)
+	go io.Copy(io.Discard, client)
+
+	st := New(Config{PingInterval: time.Hour})
+	ended := make(chan error, 1)
+	s := st.newStream(context.Background(), sub, wireSSEChunked, func(_ int, err error) { ended <- err })
+	s.takeOver(server)
+	s.start(nil, time.Time{}, nil)
+	select {
+	case err := <-ended:
+		if err != hub.ErrSlowConsumer {
+			t.Errorf("stream ended with %v; want hub.ErrSlowConsumer", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the stream did not end after writing the events queued ahead of its end")
+	}
+	if err := st.Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestStreamTimeUpWritesWhatIsQueued ends a stream whose time is up while
+// more than two batches of events wait on its subscription: it writes
+// them all, then ends its response, with ErrExpired.
+func TestStreamTimeUpWritesWhatIsQueued(t *testing.T) {
+	const queued = 2*maxBatch + 1
+	sub := queuedSubscription(t, 4*maxBatch, queued)
+	server, client := connPair(t)
+	got := make(chan []byte, 1)
+	go func() {
+		b, _ := io.ReadAll(client)
+		got <- b
+	}()
+
+	st := New(Config{PingInterval: time.Hour})
+	ended := make(chan error, 1)
+	var sent int
+	s := st.newStream(context.Background(), sub, wireSSEChunked, func(n int, err error) {
+		sent = n
+		ended <- err
+	})
+	s.takeOver(server)
+	s.pending.Store(dueEnd) // as the heartbeat marks it, before the first run
+	s.start(nil, time.Now().Add(-time.Second), nil)
+	select {
+	case err := <-ended:
+		if err != ErrExpired || sent != queued {
+			t.Errorf("stream ended with %v after %d events; want ErrExpired after %d", err, sent, queued)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the stream whose time is up did not end")
+	}
+	b := <-got
+	if n := bytes.Count(b, []byte("id: ")); n != queued {
+		t.Errorf("the client got %d events; want the %d queued", n, queued)
+	}
+	if !bytes.HasSuffix(b, []byte(lastChunk)) {
+		t.Errorf("the response ends with %q; want the last chunk", b[max(len(b)-16, 0):])
+	}
+	if err := st.Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// queuedSubscription subscribes to a new video of a real store through a
+// hub with the given buffer, and publishes n events to it.
+func queuedSubscription(t *testing.T, buffer, n int) *hub.Subscription {
+	t.Helper()
 	ctx := context.Background()
 	store, err := storage.Open(ctx, testdb.SQLite(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer store.Close()
+	t.Cleanup(func() { store.Close() })
 	if err := store.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -36,46 +106,36 @@ func TestStreamSeesEndBehindFullBatches(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := hub.New(hub.Options{History: store, Buffer: 2 * maxBatch})
-	defer h.Close()
+	h := hub.New(hub.Options{History: store, Buffer: buffer})
+	t.Cleanup(h.Close)
 	sub, err := h.Subscribe(ctx, v.ID, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for seq := int64(1); seq <= 2*maxBatch+1; seq++ { // the last one overflows
+	for seq := int64(1); seq <= int64(n); seq++ {
 		h.Publish(&hub.Event{VideoID: v.ID, Seq: seq, Data: []byte(`{"id":` + strconv.FormatInt(seq, 10) + `}`)})
 	}
+	return sub
+}
 
+// connPair returns both ends of a loopback TCP connection, closed when the
+// test ends.
+func connPair(t *testing.T) (server, client net.Conn) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	client, err := net.Dial("tcp", ln.Addr().String())
+	client, err = net.Dial("tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer client.Close()
-	go io.Copy(io.Discard, client)
-	server, err := ln.Accept()
+	t.Cleanup(func() { client.Close() })
+	server, err = ln.Accept()
 	if err != nil {
 		t.Fatal(err)
 	}
-
-	st := New(Config{PingInterval: time.Hour})
-	ended := make(chan error, 1)
-	s := st.newStream(ctx, sub, wireSSEChunked, func(_ int, err error) { ended <- err })
-	s.takeOver(server)
-	s.start(nil, nil)
-	select {
-	case err := <-ended:
-		if err != hub.ErrSlowConsumer {
-			t.Errorf("stream ended with %v; want hub.ErrSlowConsumer", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the stream did not end after writing the events queued ahead of its end")
-	}
-	if err := st.Wait(ctx); err != nil {
-		t.Fatal(err)
-	}
+	t.Cleanup(func() { server.Close() })
+	return server, client
 }

@@ -12,6 +12,13 @@
 // nothing else writes to its connection: the heartbeat (heartbeat.go) only
 // marks a ping as due and wakes the writer, as a new event does.
 //
+// A stream may be given a time to end at: the expiry of the credential
+// that opened it. The heartbeat marks that end as due, in the tick after
+// it, and wakes the writer, which writes what is queued and then ends the
+// stream as it would after a terminal event, with ErrExpired: SSE ends its
+// response, WebSocket sends close code 4001. The client reconnects with a
+// fresh credential and its last event id, and misses nothing.
+//
 // Who the writer is depends on the connection:
 //
 //   - A plain TCP connection, for SSE over HTTP/1.1 and for WebSocket, is
@@ -133,13 +140,14 @@ func New(cfg Config) *Streamer {
 }
 
 // Done is told, once, how many events reached the client and why the
-// stream ended: nil after the terminal event; an error matching
-// context.Canceled when the client left; hub.ErrClosed or
-// hub.ErrSlowConsumer when the hub ended it; ErrPongTimeout or ErrProtocol
-// when a WebSocket peer stopped answering pings or broke the protocol (it
-// may be wrapped); a *WriteError when the peer
-// could not be written to; or the error of a failed read from storage. It
-// must not block: it may run on a goroutine that writes many streams.
+// stream ended: nil after the terminal event; ErrExpired when its time to
+// end came; an error matching context.Canceled when the client left;
+// hub.ErrClosed or hub.ErrSlowConsumer when the hub ended it;
+// ErrPongTimeout or ErrProtocol when a WebSocket peer stopped answering
+// pings or broke the protocol (it may be wrapped); a *WriteError when the
+// peer could not be written to; or the error of a failed read from
+// storage. It must not block: it may run on a goroutine that writes many
+// streams.
 type Done func(sent int, err error)
 
 // WriteError is a failed write to a peer: it is gone, or stopped reading
@@ -161,6 +169,10 @@ func (e *WriteError) Timeout() bool { return isTimeout(e.Err) }
 // ErrPongTimeout ends a WebSocket stream whose peer answered no ping
 // within two intervals.
 var ErrPongTimeout = errors.New("transport: the peer answered no ping")
+
+// ErrExpired ends a stream whose time to end came: the credential that
+// opened it expired.
+var ErrExpired = errors.New("transport: the stream's credential expired")
 
 // errClientGone ends a stream whose client left.
 var errClientGone = fmt.Errorf("transport: the client left: %w", context.Canceled)

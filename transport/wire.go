@@ -168,6 +168,10 @@ const (
 	closeTryAgainLater = 1013
 )
 
+// CloseCredentialExpired is the WebSocket close code of a stream whose
+// credential expired, from the range RFC 6455 leaves to applications.
+const CloseCredentialExpired = 4001
+
 // ErrProtocol ends a WebSocket stream whose client broke the protocol.
 var ErrProtocol = errors.New("transport: the client broke the WebSocket protocol")
 
@@ -186,6 +190,8 @@ func closeCode(err error) (code int, reason string) {
 		return closeGoingAway, "server shutting down"
 	case errors.Is(err, hub.ErrSlowConsumer):
 		return closeTryAgainLater, "too slow; reconnect with last_event_id"
+	case errors.Is(err, ErrExpired):
+		return CloseCredentialExpired, "credential expired; reconnect with a fresh one and last_event_id"
 	case errors.Is(err, errTooBig):
 		return closeTooBig, ""
 	case errors.Is(err, ErrProtocol):

@@ -34,15 +34,17 @@ func IsWebSocketUpgrade(r *http.Request) bool { return websocket.IsWebSocketUpgr
 // frames, one event JSON each; it returns once the upgrade is done. The
 // stream pings the peer every PingInterval and drops it when nothing, not
 // even a pong, comes back for two intervals. The connection closes with
-// 1000 after the terminal event, 1001 when the server shuts down, and 1013
-// (try again later) when the peer reads too slowly, so that it reconnects
-// with last_event_id. A nil sub means nothing is left to send: the
-// connection closes with 1000 at once. onCancel runs when the client sends
-// {"type": "cancel"}; done is told how the stream ended.
+// 1000 after the terminal event, 1001 when the server shuts down, 1013
+// (try again later) when the peer reads too slowly, and
+// CloseCredentialExpired at until unless that is zero (the expiry of the
+// client's credential), once what is queued is written, so that it
+// reconnects with last_event_id. A nil sub means nothing is left to send: the
+// connection closes with 1000 at once. onCancel, if set, runs when the
+// client sends {"type": "cancel"}; done is told how the stream ended.
 //
 // gorilla/websocket does the handshake; the frames, in both directions,
 // are the stream's own, so that its writer is the only one.
-func (st *Streamer) WebSocket(w http.ResponseWriter, r *http.Request, sub *hub.Subscription, onCancel func(context.Context), done Done) {
+func (st *Streamer) WebSocket(w http.ResponseWriter, r *http.Request, sub *hub.Subscription, until time.Time, onCancel func(context.Context), done Done) {
 	ws, err := st.upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		done(0, err) // Upgrade has answered the client
@@ -59,7 +61,7 @@ func (st *Streamer) WebSocket(w http.ResponseWriter, r *http.Request, sub *hub.S
 	s := st.newStream(context.Background(), sub, wireWebSocket, done)
 	s.takeOver(conn)
 	pongWait := 2 * st.cfg.pingInterval()
-	s.start(nil, func() { s.readWS(pongWait, onCancel) })
+	s.start(nil, until, func() { s.readWS(pongWait, onCancel) })
 }
 
 // readWS reads the client's frames until the connection fails, the client

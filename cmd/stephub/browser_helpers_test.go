@@ -4,15 +4,22 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 )
 
@@ -324,3 +331,70 @@ const connState = `document.getElementById("conn").dataset.state`
 
 // finished is true once the watch panel shows a job's outcome.
 const finished = `!document.getElementById("notice").hidden`
+
+// cookie returns the browser's cookie name for the tab's page, as the
+// browser keeps it (HttpOnly ones too), or nil.
+func (tb *tab) cookie(name string) *network.Cookie {
+	tb.t.Helper()
+	var cookies []*network.Cookie
+	tb.do(chromedp.Func(func(ctx context.Context, tgt *chromedp.Target) error {
+		res, err := cdp.Call(ctx, tgt, network.GetCookies, network.GetCookiesParams{})
+		cookies = res.Cookies
+		return err
+	}))
+	i := slices.IndexFunc(cookies, func(c *network.Cookie) bool { return c.Name == name })
+	if i < 0 {
+		return nil
+	}
+	return cookies[i]
+}
+
+// requestLog is a reverse proxy in front of a test server that notes the
+// method and address of every request passing through it: a browser
+// pointed at it shows what it asks for, its shared worker included, whose
+// requests no tab's DevTools session sees.
+type requestLog struct {
+	URL string
+
+	mu       sync.Mutex
+	requests []string // "GET /path?query"
+}
+
+// recordRequests starts a requestLog in front of s; it stops when the test
+// ends.
+func recordRequests(t *testing.T, s *testServer) *requestLog {
+	t.Helper()
+	target, err := url.Parse(s.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &requestLog{}
+	tr := &http.Transport{}
+	proxy := &httputil.ReverseProxy{
+		Transport:     tr,
+		FlushInterval: -1, // streams go through as they come
+		Rewrite: func(r *httputil.ProxyRequest) {
+			r.SetURL(target)
+			// The server checks a WebSocket's Origin against its Host.
+			r.Out.Host = r.In.Host
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			l.requests = append(l.requests, r.In.Method+" "+r.In.URL.RequestURI())
+		},
+	}
+	srv := httptest.NewServer(proxy)
+	t.Cleanup(func() {
+		srv.CloseClientConnections()
+		srv.Close()
+		tr.CloseIdleConnections()
+	})
+	l.URL = srv.URL
+	return l
+}
+
+// all returns the requests so far.
+func (l *requestLog) all() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.requests)
+}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
@@ -178,12 +179,13 @@ func TestDashboardGenerateAndWatch(t *testing.T) {
 		t.Error("the log holds the sign-in token; it belongs on stdout only")
 	}
 
-	// Signing in keeps the token and takes it out of the address bar.
+	// Signing in makes the token a cookie out of the page's reach, and
+	// takes it out of the address bar.
 	one := b.newTab("tab 1")
 	one.open(link)
 	one.wait("the signed-in user", `document.getElementById("user-name").textContent === "demo@example.com" && /\d/.test(document.getElementById("credits").textContent)`)
-	if got := eval[string](one, `localStorage.getItem("access_token")`); got != token {
-		t.Errorf("localStorage access_token = %q; want the link's token", got)
+	if c := one.cookie("stephub_session"); c == nil || c.Value != token || !c.HTTPOnly {
+		t.Errorf("session cookie %+v; want the link's token, HttpOnly", c)
 	}
 	if got := eval[string](one, `location.href`); got != s.URL+"/" {
 		t.Errorf("address after signing in = %q; want %s/ without the token", got, s.URL)
@@ -568,8 +570,12 @@ func TestDashboardSignInAndErrors(t *testing.T) {
 	generateNow()
 	tb.wait("the subscription message", `document.getElementById("generate-error").textContent.includes("subscription is inactive")`)
 
-	// A token that stops working mid-session brings the sign-in form back.
-	tb.do(chromedp.Evaluate[chromedp.Void](`localStorage.setItem("access_token", "expired")`))
+	// A session that stops working (here, its cookie gone) brings the
+	// sign-in form back.
+	tb.do(chromedp.Func(func(ctx context.Context, tgt *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tgt, network.DeleteCookies, network.DeleteCookiesParams{Name: "stephub_session", URL: s.URL})
+		return err
+	}))
 	generateNow()
 	tb.wait("the sign-in form again", `!document.getElementById("signin").hidden && document.getElementById("signin-message").textContent.includes("expired")`)
 	tb.screenshot("error-401")
@@ -664,4 +670,70 @@ func TestDashboardGivesUpAndRetries(t *testing.T) {
 	tb.wait("the completion", finished)
 	tb.wait("the stream closed", connState+` === "closed"`)
 	checkFullHistory(t, "after Reconnect", tb.history(), tb.historyIDs())
+}
+
+// TestDashboardKeepsTokenOutOfURLs signs in with the link and watches two
+// jobs to completion, over SSE and over WebSocket, through a proxy that
+// notes every request the browser makes, its shared worker's included.
+// Tickets last two seconds, so each stream expires mid-job and the page
+// dials again with a fresh one: the history must still be whole and once.
+// No URL the page opens may hold the user's token: streams go by ticket.
+// The session cookie is HttpOnly and SameSite=Strict, no script sees it,
+// and signing out clears it.
+func TestDashboardKeepsTokenOutOfURLs(t *testing.T) {
+	b := newBrowser(t)
+	s := startServer(t, testdb.SQLite(t), map[string]string{"PIPELINE": "external", "TICKET_TTL": "2s"})
+	proxy := recordRequests(t, s)
+	token := userToken(t, "private")
+	tb := b.newTab("tab")
+	signIn(tb, &testServer{URL: proxy.URL}, "/", token)
+	signedIn := len(proxy.all())
+
+	for _, transport := range []string{"sse", "ws"} {
+		v := generate(t, s, token)
+		tb.do(chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`localStorage.setItem("stephub_transport", %q)`, transport)))
+		tb.open(fmt.Sprintf("%s/videos/%d", proxy.URL, v.ID))
+		tb.wait("● Connected", connState+` === "open"`)
+		postWorkerJob(t, s, v.ID, 400*time.Millisecond, 1, stephubSteps) // 3.2 s: past a ticket or two
+		tb.wait("the completion", finished)
+		tb.wait("the stream closed", connState+` === "closed"`)
+		checkFullHistory(t, "over "+transport+" across expiring tickets", tb.history(), tb.historyIDs())
+
+		path := fmt.Sprintf("/api/v1/videos/%d/%s?", v.ID, map[string]string{"sse": "stream", "ws": "ws"}[transport])
+		streams := 0
+		for _, r := range proxy.all() {
+			if strings.Contains(r, path) {
+				streams++
+				if !strings.Contains(r, "ticket=") {
+					t.Errorf("stream request %.60q…; want it opened with a ticket", r)
+				}
+			}
+		}
+		if streams < 2 {
+			t.Errorf("%d %s streams for a job that outlasts its tickets; want one per ticket, at least 2", streams, transport)
+		}
+	}
+
+	requests := proxy.all()
+	if len(requests) <= signedIn || !strings.Contains(requests[0], "token=") {
+		t.Fatalf("the proxy saw %d requests, the first %q; want the sign-in link, then the page's", len(requests), requests[0])
+	}
+	for _, r := range requests[1:] {
+		if strings.Contains(r, token) || strings.Contains(r, "token=") {
+			t.Errorf("the page opened %.60q…, which holds the user's token", r)
+		}
+	}
+	c := tb.cookie("stephub_session")
+	if c == nil || c.Value != token || !c.HTTPOnly || c.SameSite != network.CookieSameSiteStrict {
+		t.Errorf("session cookie %+v; want the token, HttpOnly, SameSite=Strict", c)
+	}
+	if got := eval[string](tb, `document.cookie + " " + JSON.stringify(localStorage)`); strings.Contains(got, "stephub_session") || strings.Contains(got, token) {
+		t.Errorf("the page's scripts see %q; want neither the cookie nor the token", got)
+	}
+
+	tb.do(chromedp.Click(chromedp.ID("sign-out")))
+	tb.wait("the sign-in form", `!document.getElementById("signin").hidden && document.getElementById("signin-message").textContent.includes("signed out")`)
+	if c := tb.cookie("stephub_session"); c != nil {
+		t.Errorf("after signing out the browser keeps the cookie %+v", c)
+	}
 }

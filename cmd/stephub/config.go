@@ -34,6 +34,7 @@ type config struct {
 	MaxStreamsPerUser int
 	Lease             time.Duration
 	MaxAttempts       int
+	TicketTTL         time.Duration
 	LogLevel          string
 	DebugAddr         string
 	// PingInterval is the longest a stream goes without a byte.
@@ -83,6 +84,7 @@ func parseServeFlags(args []string, getenv func(string) string, stderr io.Writer
 	streams := fs.String("max-streams-per-user", envOr(getenv, "MAX_STREAMS_PER_USER", "50"), "concurrent streams per user on this node; 0 = no cap (env MAX_STREAMS_PER_USER)")
 	lease := fs.String("lease", envOr(getenv, "LEASE", "30s"), "how long a claimed video may go without a worker post (env LEASE)")
 	attempts := fs.String("max-attempts", envOr(getenv, "MAX_ATTEMPTS", "3"), "claims per video before it fails (env MAX_ATTEMPTS)")
+	ticketTTL := fs.String("ticket-ttl", envOr(getenv, "TICKET_TTL", "10m"), "how long a watch ticket lets its holder stream one video (env TICKET_TTL)")
 	ping := fs.String("ping-interval", envOr(getenv, "PING_INTERVAL", "15s"), "the longest a stream goes silent before a heartbeat, at most 15s (env PING_INTERVAL)")
 	fs.StringVar(&c.LogLevel, "log-level", envOr(getenv, "LOG_LEVEL", "info"), "debug, info, warn or error (env LOG_LEVEL)")
 	fs.StringVar(&c.TLSCert, "tls-cert", getenv("TLS_CERT"), "PEM certificate (chain) file: serve HTTPS and HTTP/2; needs -tls-key (env TLS_CERT)")
@@ -119,6 +121,9 @@ func parseServeFlags(args []string, getenv func(string) string, stderr io.Writer
 	}
 	if c.MaxAttempts, err = strconv.Atoi(*attempts); err != nil || c.MaxAttempts < 1 {
 		return config{}, fmt.Errorf("-max-attempts: %q is not a positive integer", *attempts)
+	}
+	if c.TicketTTL, err = time.ParseDuration(*ticketTTL); err != nil || c.TicketTTL <= 0 {
+		return config{}, fmt.Errorf("-ticket-ttl: %q is not a positive duration", *ticketTTL)
 	}
 	if c.PingInterval, err = time.ParseDuration(*ping); err != nil || c.PingInterval <= 0 || c.PingInterval > maxPingInterval {
 		return config{}, fmt.Errorf("-ping-interval: %q is not a duration above 0 and at most %v", *ping, maxPingInterval)

@@ -225,13 +225,23 @@ type sseStream struct {
 	retry string
 }
 
-// openStream opens a video's SSE stream; lastEventID, if not empty, is sent
-// as the Last-Event-ID header.
+// openStream opens a video's SSE stream with token in the query;
+// lastEventID, if not empty, is sent as the Last-Event-ID header.
 func openStream(t *testing.T, s *testServer, token string, videoID int64, lastEventID string) *sseStream {
 	t.Helper()
-	req, err := http.NewRequest("GET", fmt.Sprintf("%s/api/v1/videos/%d/stream?token=%s", s.URL, videoID, token), nil)
+	return openSSE(t, fmt.Sprintf("%s/api/v1/videos/%d/stream?token=%s", s.URL, videoID, token), lastEventID, nil)
+}
+
+// openSSE opens the SSE stream at url with header; lastEventID, if not
+// empty, is sent as the Last-Event-ID header.
+func openSSE(t *testing.T, url, lastEventID string, header http.Header) *sseStream {
+	t.Helper()
+	req, err := http.NewRequest("GET", url, nil)
 	if err != nil {
 		t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header[k] = v
 	}
 	if lastEventID != "" {
 		req.Header.Set("Last-Event-ID", lastEventID)

@@ -18,7 +18,7 @@ import (
 var jwtLike = regexp.MustCompile(`[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}`)
 
 // rawQuery matches the query parameters of stream and sign-in URLs.
-var rawQuery = regexp.MustCompile(`[?&](token|last_event_id)=`)
+var rawQuery = regexp.MustCompile(`[?&](token|ticket|last_event_id)=`)
 
 // checkNoTokenShapes fails for anything in logs shaped like a token or a
 // raw query, showing only its start.
@@ -30,9 +30,9 @@ func checkNoTokenShapes(t *testing.T, logs string) {
 }
 
 // TestLogsCarryNoToken drives the server through every way a token reaches
-// it: headers and ?token= on API calls, SSE and WebSocket streams, the
-// dashboard's sign-in link, worker and admin tokens, a token signed with
-// another secret, at the debug level, through shutdown. The log must hold
+// it: headers and ?token= on API calls, SSE and WebSocket streams, watch
+// tickets, the dashboard's sign-in link, worker and admin tokens, a token
+// signed with another secret, at the debug level, through shutdown. The log must hold
 // none of them, nor any raw URL; and each request line must give its route
 // pattern, status and duration in seconds.
 func TestLogsCarryNoToken(t *testing.T) {
@@ -57,6 +57,8 @@ func TestLogsCarryNoToken(t *testing.T) {
 		}
 		readWS(t, conn)
 		conn.Close()
+		ticket, _ := issueTicket(t, s, token, v.ID)
+		openSSE(t, streamURL(s, v.ID, "?ticket="+ticket), "", nil).readAll(t)
 		requests := []struct {
 			method, path, token string
 			body                any
@@ -81,7 +83,7 @@ func TestLogsCarryNoToken(t *testing.T) {
 		s.Stop(t) // the shutdown's lines too
 
 		logs := s.logs.String()
-		for _, secret := range []string{token, forged, testWorkerToken, testAdminToken, testJWTSecret} {
+		for _, secret := range []string{token, forged, ticket, testWorkerToken, testAdminToken, testJWTSecret} {
 			if strings.Contains(logs, secret) {
 				t.Errorf("the log holds the secret %.12s…", secret)
 			}
@@ -111,7 +113,7 @@ func TestLogsCarryNoToken(t *testing.T) {
 				t.Errorf("request line %q: want a route pattern, a status and duration_s in seconds", line)
 			}
 		}
-		if want := len(requests) + 4; requestLines < want {
+		if want := len(requests) + 6; requestLines < want {
 			t.Errorf("%d request lines; want at least %d, one per request", requestLines, want)
 		}
 	})

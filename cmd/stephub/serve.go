@@ -102,6 +102,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		WorkerToken:       cfg.WorkerToken,
 		AdminToken:        cfg.AdminToken,
 		MaxStreamsPerUser: cfg.MaxStreamsPerUser,
+		TicketTTL:         cfg.TicketTTL,
 		Stream:            transport.Config{PingInterval: cfg.PingInterval},
 	}, api.Deps{Logger: logger, Store: store, Jobs: svc, Hub: h, Signer: signer, Metrics: m, Static: web.Handler()})
 

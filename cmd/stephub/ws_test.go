@@ -13,10 +13,17 @@ import (
 	"github.com/stephub/stephub/internal/testdb"
 )
 
-// dialWS opens a video's WebSocket; query is appended to the URL.
+// dialWS opens a video's WebSocket with token in the query; query is
+// appended to the URL.
 func dialWS(t *testing.T, s *testServer, token string, videoID int64, query string, header http.Header) (*websocket.Conn, *http.Response, error) {
 	t.Helper()
-	url := fmt.Sprintf("ws%s/api/v1/videos/%d/ws?token=%s%s", strings.TrimPrefix(s.URL, "http"), videoID, token, query)
+	return dialWSQuery(t, s, videoID, "?token="+token+query, header)
+}
+
+// dialWSQuery opens a video's WebSocket with query as the URL's query.
+func dialWSQuery(t *testing.T, s *testServer, videoID int64, query string, header http.Header) (*websocket.Conn, *http.Response, error) {
+	t.Helper()
+	url := fmt.Sprintf("ws%s/api/v1/videos/%d/ws%s", strings.TrimPrefix(s.URL, "http"), videoID, query)
 	conn, resp, err := websocket.DefaultDialer.Dial(url, header)
 	if conn != nil {
 		t.Cleanup(func() { conn.Close() })

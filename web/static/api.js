@@ -1,6 +1,6 @@
-// Calls to stephub's JSON API with the signed-in user's token.
-
-import { getToken } from "./session.js";
+// Calls to stephub's JSON API. The browser signs them in with the session
+// cookie; the page never sees the token. It runs in the tabs and in the
+// shared worker, which asks for stream tickets.
 
 /** What one video costs in credits: the server's stephub.GenerateCost. */
 export const VIDEO_COST = 100;
@@ -27,13 +27,14 @@ export function setUnauthorizedHandler(fn) {
 }
 
 /**
- * Sends a request and returns the decoded JSON body. A failed request
- * throws an APIError; a network failure throws an APIError with status 0.
+ * Sends a request and returns the decoded JSON body, or null for none. A
+ * failed request throws an APIError; a network failure throws an APIError
+ * with status 0. extraHeaders add to the usual ones.
  */
-async function request(method, path, body) {
-  const headers = { Accept: "application/json" };
-  const token = getToken();
-  if (token) headers.Authorization = `Bearer ${token}`;
+async function request(method, path, body, extraHeaders = {}) {
+  // The server takes the cookie on a request that changes something only
+  // with this header, which no other site's page can send.
+  const headers = { Accept: "application/json", "X-Requested-With": "stephub", ...extraHeaders };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   let resp;
   try {
@@ -72,3 +73,19 @@ export const generateVideo = (body) => request("POST", "/api/v1/videos/generate"
 
 /** POST /api/v1/videos/{id}/cancel. */
 export const cancelVideo = (id) => request("POST", `/api/v1/videos/${id}/cancel`);
+
+/**
+ * POST /api/v1/videos/{id}/ticket: {ticket, expires_at}, a credential that
+ * opens the video's streams for a few minutes, and nothing else.
+ */
+export const issueTicket = (id) => request("POST", `/api/v1/videos/${id}/ticket`);
+
+/**
+ * POST /api/v1/session: the server makes a pasted token the session
+ * cookie. The token goes in a header, once; never in a URL.
+ */
+export const createSession = (token) =>
+  request("POST", "/api/v1/session", undefined, { Authorization: `Bearer ${token}` });
+
+/** DELETE /api/v1/session: the server clears the cookie. */
+export const deleteSession = () => request("DELETE", "/api/v1/session");

@@ -2,11 +2,13 @@
 // lists them, and watches one at /videos/{id}. Each part lives in its own
 // module; this one wires them together and owns the page's state.
 
-import { VIDEO_COST, cancelVideo, fetchMe, getVideo, setUnauthorizedHandler } from "./api.js";
+import {
+  VIDEO_COST, cancelVideo, createSession, deleteSession, fetchMe, getVideo, setUnauthorizedHandler,
+} from "./api.js";
 import { byId } from "./dom.js";
 import { formatCredits } from "./format.js";
 import { setupGenerateForm } from "./generate-form.js";
-import { clearToken, getToken, onTokenChange, setToken, takeTokenFromURL } from "./session.js";
+import { markSignedIn, markSignedOut, onSessionChange, signedIn, takeTokenFromURL } from "./session.js";
 import { openStreams } from "./streams.js";
 import { VideoList } from "./video-list.js";
 import { WatchPanel } from "./watch-view.js";
@@ -30,7 +32,7 @@ const streams = openStreams({
 const panel = new WatchPanel({
   onCancel: cancel,
   onRetry: (videoId) => {
-    if (watching?.videoId === videoId) watching.handle.retry(getToken());
+    if (watching?.videoId === videoId) watching.handle.retry();
   },
   onFinished: () => {
     // Credits move when a job ends: a failed or cancelled one refunds.
@@ -67,8 +69,11 @@ function showSignIn(message) {
   byId("token-input").focus();
 }
 
-/** Shows the dashboard for the stored token, or the sign-in form if it fails. */
-async function enter() {
+/**
+ * Shows the dashboard for the session cookie, or the sign-in form if there
+ * is none. After a sign-in in this tab (fresh), tells the other tabs.
+ */
+async function enter({ fresh = false } = {}) {
   let me;
   try {
     me = await fetchMe();
@@ -76,6 +81,7 @@ async function enter() {
     if (err.status !== 401) showSignIn(`Signing in failed: ${err.message}`);
     return; // a 401 has shown the sign-in form already
   }
+  if (fresh) markSignedIn();
   showMe(me);
   signin.hidden = true;
   dashboard.hidden = false;
@@ -84,8 +90,8 @@ async function enter() {
   const before = watching;
   route();
   // Signed in again while watching (in this tab or another): a stream that
-  // gave up on the old token dials again with this one.
-  if (before && watching === before) watching.handle.retry(getToken());
+  // gave up on the old session dials again.
+  if (before && watching === before) watching.handle.retry();
 }
 
 async function refreshMe() {
@@ -103,22 +109,35 @@ function showMe(me) {
   byId("credits-badge").classList.toggle("low", me.credits < VIDEO_COST);
 }
 
-byId("signin-form").addEventListener("submit", (e) => {
+byId("signin-form").addEventListener("submit", async (e) => {
   e.preventDefault();
   const token = byId("token-input").value.trim();
   if (!token) return;
-  setToken(token);
   byId("token-input").value = "";
-  enter();
+  try {
+    await createSession(token);
+  } catch (err) {
+    if (err.status !== 401) showSignIn(`Signing in failed: ${err.message}`);
+    return; // a 401 has shown the sign-in form already
+  }
+  enter({ fresh: true });
 });
 
-byId("sign-out").addEventListener("click", () => {
-  clearToken();
+byId("sign-out").addEventListener("click", async () => {
+  // The cookie is out of this page's reach: only the server can clear it.
+  try {
+    await deleteSession();
+  } catch (err) {
+    byId("account-error").textContent = `Signing out failed: ${err.message}`;
+    return;
+  }
+  byId("account-error").textContent = "";
+  markSignedOut();
   showSignIn("You are signed out. Paste an access token to sign in again.");
 });
 
-onTokenChange((token) => {
-  if (token) enter();
+onSessionChange((now) => {
+  if (now) enter();
   else showSignIn("You signed out in another tab.");
 });
 
@@ -153,7 +172,7 @@ function watch(videoId) {
     return;
   }
   panel.show(videoId);
-  const handle = streams.watch(videoId, { token: getToken(), transport: transport() }, (update) => {
+  const handle = streams.watch(videoId, { transport: transport() }, (update) => {
     panel.update(update);
     if (update.state === "unauthorized") showSignIn("Your access token is not valid any more. Paste a new one to go on.");
     const last = update.events?.at(-1);
@@ -201,7 +220,9 @@ window.addEventListener("popstate", () => {
 
 // --- start ---------------------------------------------------------------
 
-takeTokenFromURL();
+// A sign-in link (?token=…) has made its token the session cookie, if it is
+// valid; otherwise a browser that signed in before has one, or had.
 showTransport();
-if (getToken()) enter();
+if (takeTokenFromURL()) enter({ fresh: true });
+else if (signedIn()) enter();
 else showSignIn("Paste an access token to sign in.");

@@ -2,16 +2,17 @@
 // of a connection that any number of tabs watch. It runs in the shared
 // worker (one per browser) or, where SharedWorker is missing, in the tab.
 
+import { getVideo, issueTicket } from "./api.js";
 import { connectSSE, connectWebSocket } from "./connections.js";
 
 /** Statuses after which a video sends no more events. */
 export const TERMINAL = new Set(["completed", "failed", "cancelled"]);
 
 // Pauses before dialling again after a drop, growing to the server's SSE
-// retry hint (3 s), which EventSource uses by itself.
+// retry hint (3 s).
 const RETRY_MS = [1000, 2000, 3000];
-// A server that is up but ends this many streams in a row before they bring
-// an event (too many streams, a bad origin) is not going to change its mind.
+// A server that is up but refuses this many streams in a row (too many
+// streams, a bad origin) is not going to change its mind.
 const MAX_REFUSALS = 3;
 
 /** States in which the feed stopped trying; retry starts it again. */
@@ -24,6 +25,11 @@ const FAILURES = {
 };
 
 /**
+ * Each connection opens with a watch ticket of its own, which the feed asks
+ * the API for (the session cookie signs that request in), so no URL it
+ * opens holds the user's token. A stream that ends as its ticket expires
+ * is dialled again at once with a fresh one, resuming after the last event.
+ *
  * Listeners get {events, state, detail, transport, replay: true} once when
  * they subscribe, then {events} for each new event and {state, detail,
  * transport} for each change of state:
@@ -41,10 +47,10 @@ export class VideoFeed {
   state = "idle";
   detail = "";
   transport = "sse";
-  token = "";
 
   #listeners = new Set();
   #conn = null;
+  #dialing = false; // a ticket is on its way
   #timer = 0;
   #generation = 0; // bumped whenever the connection is replaced or shut
   #attempt = 0;
@@ -71,12 +77,8 @@ export class VideoFeed {
     return () => this.#listeners.delete(fn);
   }
 
-  /**
-   * Makes sure the stream is open on the given transport, unless the job is
-   * over. A newer token replaces the old one for the next connection.
-   */
-  start({ token, transport }) {
-    if (token) this.token = token;
+  /** Makes sure the stream is open on the given transport, unless the job is over. */
+  start({ transport }) {
     const switching = transport !== undefined && transport !== this.transport;
     if (transport !== undefined) this.transport = transport;
     if (this.finished) {
@@ -87,12 +89,8 @@ export class VideoFeed {
     if (switching || !this.#active()) this.#open("connecting");
   }
 
-  /**
-   * Dials again if the feed gave up (a stream that is up or retrying is
-   * left alone), with a new token if one is given.
-   */
-  retry(token) {
-    if (token) this.token = token;
+  /** Dials again if the feed gave up; a stream that is up or retrying is left alone. */
+  retry() {
     if (this.finished || !GAVE_UP.has(this.state)) return;
     this.#attempt = 0;
     this.#refusals = 0;
@@ -106,7 +104,7 @@ export class VideoFeed {
   }
 
   #active() {
-    return this.#conn !== null || this.#timer !== 0 || this.state === "reconnecting";
+    return this.#conn !== null || this.#dialing || this.#timer !== 0 || this.state === "reconnecting";
   }
 
   #open(state) {
@@ -115,25 +113,49 @@ export class VideoFeed {
     this.#dial();
   }
 
-  #dial() {
+  async #dial() {
     const generation = ++this.#generation;
+    this.#dialing = true;
+    let ticket;
+    try {
+      ticket = await issueTicket(this.videoId);
+    } catch (err) {
+      if (generation !== this.#generation) return; // replaced meanwhile
+      this.#dialing = false;
+      this.#lost(generation, err.status);
+      return;
+    }
+    if (generation !== this.#generation) return;
+    this.#dialing = false;
+    const expires = Date.parse(ticket.expires_at);
+    let opened = false;
     const connect = this.transport === "ws" ? connectWebSocket : connectSSE;
     const mine = (fn) => (...args) => {
       if (generation === this.#generation) fn(...args);
     };
-    this.#conn = connect(this.videoId, this.token, this.lastId, {
+    this.#conn = connect(this.videoId, ticket.ticket, this.lastId, {
       open: mine(() => {
+        // A stream that opened was not refused.
+        opened = true;
         this.#attempt = 0;
+        this.#refusals = 0;
         this.#setState("open");
       }),
       event: mine((ev) => this.#receive(ev)),
-      retrying: mine(() => this.#setState("reconnecting")),
-      closed: mine(() => this.#lost(generation)),
+      closed: mine(() => {
+        this.#conn = null;
+        // The server ends a stream as its ticket expires: a fresh one
+        // resumes it at once. (By this browser's clock, which may be off;
+        // then the stream is dialled again after a pause, as after a drop.)
+        if (opened && Date.now() >= expires) this.#dial();
+        else this.#lost(generation);
+      }),
     });
   }
 
   #shut() {
     this.#generation++;
+    this.#dialing = false;
     this.#conn?.close();
     this.#conn = null;
     clearTimeout(this.#timer);
@@ -144,7 +166,6 @@ export class VideoFeed {
     // A resumed stream never repeats an event; this keeps the history
     // right even if one did.
     if (ev.id <= this.lastId) return;
-    this.#refusals = 0;
     this.events.push(ev);
     this.#emit({ events: [ev] });
     if (TERMINAL.has(ev.status)) {
@@ -153,12 +174,13 @@ export class VideoFeed {
     }
   }
 
-  // #lost handles a connection that ended without the terminal event: dial
-  // again while the server is down or flaky, give up when it says no.
-  async #lost(generation) {
-    this.#conn = null;
+  // #lost handles a connection that ended without the terminal event, or a
+  // ticket the API did not give (status is then its answer's, 0 for none):
+  // dial again after a pause while the server is down or flaky, and give
+  // up when it says no.
+  async #lost(generation, status) {
     this.#setState("reconnecting");
-    const verdict = await this.#diagnose();
+    const verdict = status === undefined ? await this.#diagnose() : verdictOf(status);
     if (generation !== this.#generation) return; // replaced meanwhile
     if (verdict === "unauthorized" || verdict === "notfound") {
       this.#setState(verdict, FAILURES[verdict]);
@@ -179,14 +201,10 @@ export class VideoFeed {
   // EventSource nor WebSocket tells the HTTP status.
   async #diagnose() {
     try {
-      const resp = await fetch(`/api/v1/videos/${this.videoId}`, {
-        headers: { Authorization: `Bearer ${this.token}` },
-      });
-      if (resp.status === 401) return "unauthorized";
-      if (resp.status === 404) return "notfound";
-      return resp.status >= 500 ? "down" : "up";
-    } catch {
-      return "down";
+      await getVideo(this.videoId);
+      return "up";
+    } catch (err) {
+      return verdictOf(err.status);
     }
   }
 
@@ -204,4 +222,11 @@ export class VideoFeed {
   #emit(update) {
     for (const fn of this.#listeners) fn(update);
   }
+}
+
+/** What an API answer's status says about the server: see VideoFeed#lost. */
+function verdictOf(status) {
+  if (status === 401) return "unauthorized";
+  if (status === 404) return "notfound";
+  return status === 0 || status >= 500 ? "down" : "up";
 }

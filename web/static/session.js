@@ -1,44 +1,47 @@
-// The signed-in user's access token, kept in localStorage under
-// "access_token" (the key the original front end used) so that every tab of
-// the dashboard shares it.
+// The signed-in state of the dashboard. The user's access token lives in
+// an HttpOnly cookie that the server sets (stephub_session), out of reach
+// of every script, so this page never holds it and never puts it in a URL
+// it opens. What the page keeps is a flag in localStorage, with nothing
+// secret in it, that says this browser signed in, and tells the other tabs
+// when it signs in or out.
 
-const KEY = "access_token";
+const FLAG = "stephub_signed_in";
 
 /**
- * Moves a token given as ?token=… into storage and out of the address bar,
- * so that it is neither bookmarked, shared with a copied link, nor kept in
- * the history.
+ * Takes a sign-in link's ?token=… out of the address bar, so that it is
+ * neither bookmarked, shared with a copied link, nor kept in the history.
+ * The server has already made the token the session cookie, if it is
+ * valid. Returns whether the address held one.
  */
 export function takeTokenFromURL() {
   const url = new URL(window.location.href);
-  const token = url.searchParams.get("token");
-  if (token === null) return;
+  if (!url.searchParams.has("token")) return false;
   url.searchParams.delete("token");
   history.replaceState(history.state, "", url.pathname + url.search + url.hash);
-  if (token.trim() !== "") setToken(token);
+  return true;
 }
 
-/** Returns the stored token, or "" when signed out. */
-export function getToken() {
-  return localStorage.getItem(KEY) ?? "";
+/** Whether this browser signed in and has not signed out since. */
+export function signedIn() {
+  return localStorage.getItem(FLAG) !== null;
 }
 
-/** Stores a token; other tabs see it through onTokenChange. */
-export function setToken(token) {
-  localStorage.setItem(KEY, token.trim());
+/** Notes a sign-in, which the other tabs hear of through onSessionChange. */
+export function markSignedIn() {
+  localStorage.setItem(FLAG, String(Date.now()));
 }
 
-/** Forgets the token. */
-export function clearToken() {
-  localStorage.removeItem(KEY);
+/** Notes a sign-out. */
+export function markSignedOut() {
+  localStorage.removeItem(FLAG);
 }
 
 /**
- * Calls fn with the new token whenever another tab signs in or out. (The
- * storage event fires only in the other tabs.)
+ * Calls fn(signedIn) whenever another tab signs in or out. (The storage
+ * event fires only in the other tabs.)
  */
-export function onTokenChange(fn) {
+export function onSessionChange(fn) {
   window.addEventListener("storage", (e) => {
-    if (e.key === KEY || e.key === null) fn(getToken());
+    if (e.key === FLAG || e.key === null) fn(signedIn());
   });
 }

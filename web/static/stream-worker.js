@@ -5,8 +5,8 @@
 // each tab that attaches and forwards live ones to all of them.
 //
 // Messages from a tab:
-//   {type: "watch", videoId, token, transport}   attach (or switch transport)
-//   {type: "retry", videoId, token}              dial again after giving up
+//   {type: "watch", videoId, transport}          attach (or switch transport)
+//   {type: "retry", videoId}                     dial again after giving up
 //   {type: "unwatch", videoId}                   detach
 //   {type: "bye"}                                the tab is going away
 // Messages to a tab:
@@ -32,7 +32,7 @@ function handle(port, msg) {
       watch(port, msg);
       break;
     case "retry":
-      videos.get(msg.videoId)?.feed.retry(msg.token);
+      videos.get(msg.videoId)?.feed.retry();
       break;
     case "unwatch":
       unwatch(port, msg.videoId);
@@ -44,7 +44,7 @@ function handle(port, msg) {
   }
 }
 
-function watch(port, { videoId, token, transport }) {
+function watch(port, { videoId, transport }) {
   let video = videos.get(videoId);
   if (!video) {
     video = { feed: new VideoFeed(videoId), ports: new Map() };
@@ -54,7 +54,7 @@ function watch(port, { videoId, token, transport }) {
     const unsubscribe = video.feed.subscribe((update) => port.postMessage({ type: "update", videoId, ...update }));
     video.ports.set(port, unsubscribe);
   }
-  video.feed.start({ token, transport });
+  video.feed.start({ transport });
 }
 
 function unwatch(port, videoId) {

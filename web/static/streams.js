@@ -6,9 +6,9 @@
 import { VideoFeed } from "./feed.js";
 
 /**
- * Returns {watch(videoId, {token, transport}, listener)}. watch returns a
- * handle with retry(token), setTransport(transport) and close(); the
- * listener gets the VideoFeed updates described in feed.js.
+ * Returns {watch(videoId, {transport}, listener)}. watch returns a handle
+ * with retry(), setTransport(transport) and close(); the listener gets the
+ * VideoFeed updates described in feed.js.
  */
 export function openStreams({ onWorkerError }) {
   if (typeof SharedWorker !== "function") return localStreams();
@@ -22,7 +22,7 @@ function localStreams() {
       const unsubscribe = feed.subscribe(listener);
       feed.start(options);
       return {
-        retry: (token) => feed.retry(token),
+        retry: () => feed.retry(),
         setTransport: (transport) => feed.start({ transport }),
         close() {
           unsubscribe();
@@ -66,9 +66,8 @@ function sharedStreams(onWorkerError) {
       watching.set(videoId, w);
       port.postMessage({ type: "watch", videoId, ...w.options });
       return {
-        retry(token) {
-          w.options.token = token;
-          port.postMessage({ type: "retry", videoId, token });
+        retry() {
+          port.postMessage({ type: "retry", videoId });
         },
         setTransport(transport) {
           w.options.transport = transport;
