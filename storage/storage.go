@@ -120,19 +120,39 @@ func WithLease(d time.Duration) Option {
 }
 
 func openSQLite(rest string) (*Store, error) {
-	path, rawQuery, _ := strings.Cut(rest, "?")
-	if path == "" {
-		return nil, errors.New("sqlite url has no file path: want sqlite://PATH")
-	}
-	if path == ":memory:" || strings.HasPrefix(path, "file:") {
-		return nil, fmt.Errorf("sqlite path %q is not supported: use a plain file path (each pooled connection to an in-memory database sees its own empty database)", path)
-	}
-	params, err := url.ParseQuery(rawQuery)
+	path, dsn, err := sqliteDSN(rest)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite url parameters: %w", err)
+		return nil, err
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("create the database folder: %w", err)
+	}
+	db := sql.OpenDB(cachingConnector{dsnConnector{dsn: dsn, drv: &sqlite.Driver{}}})
+	// Readers share the file freely under WAL; writers queue on the write
+	// lock whatever the pool size, so a handful of connections is plenty.
+	// Idle connections are kept: each new one re-runs the pragmas.
+	db.SetMaxOpenConns(8)
+	db.SetMaxIdleConns(8)
+	// The driver registers as "sqlite", a name sqlx does not know; "sqlite3"
+	// gives it the ? bind type without touching sqlx's global registry.
+	sdb := sqlx.NewDb(db, "sqlite3")
+	return &Store{db: sdb, dialect: DialectSQLite, group: newGroupCommit(sdb)}, nil
+}
+
+// sqliteDSN reads what follows sqlite:// into the file's path and the
+// driver's DSN, with the settings the Store relies on fixed whatever the
+// URL says.
+func sqliteDSN(rest string) (path, dsn string, err error) {
+	path, rawQuery, _ := strings.Cut(rest, "?")
+	if path == "" {
+		return "", "", errors.New("sqlite url has no file path: want sqlite://PATH")
+	}
+	if path == ":memory:" || strings.HasPrefix(path, "file:") {
+		return "", "", fmt.Errorf("sqlite path %q is not supported: use a plain file path (each pooled connection to an in-memory database sees its own empty database)", path)
+	}
+	params, err := url.ParseQuery(rawQuery)
+	if err != nil {
+		return "", "", fmt.Errorf("sqlite url parameters: %w", err)
 	}
 
 	// WAL lets readers run beside the one writer. Immediate transactions take
@@ -150,17 +170,7 @@ func openSQLite(rest string) (*Store, error) {
 	params.Set("_txlock", "immediate")
 	params.Set("_time_format", "sqlite")
 	params.Set("_timezone", "UTC")
-
-	db := sql.OpenDB(cachingConnector{dsnConnector{dsn: path + "?" + params.Encode(), drv: &sqlite.Driver{}}})
-	// Readers share the file freely under WAL; writers queue on the write
-	// lock whatever the pool size, so a handful of connections is plenty.
-	// Idle connections are kept: each new one re-runs the pragmas.
-	db.SetMaxOpenConns(8)
-	db.SetMaxIdleConns(8)
-	// The driver registers as "sqlite", a name sqlx does not know; "sqlite3"
-	// gives it the ? bind type without touching sqlx's global registry.
-	sdb := sqlx.NewDb(db, "sqlite3")
-	return &Store{db: sdb, dialect: DialectSQLite, group: newGroupCommit(sdb)}, nil
+	return path, path + "?" + params.Encode(), nil
 }
 
 // hasPragma reports whether one of the _pragma values sets name.
