@@ -5,7 +5,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -X main.version=$(VERSION)
 PG_ADMIN ?= postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable
 
-.PHONY: help run build test bench load cluster check-postgres
+.PHONY: help run build test fuzz bench load cluster check-postgres
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -16,10 +16,14 @@ run: build ## run the server on the embedded SQLite database with the mock pipel
 build: ## build bin/stephub
 	go build -ldflags "$(LDFLAGS)" -o $(BIN)/stephub ./cmd/stephub
 
-test: check-postgres ## go vet, then every test with -race, of the product and of bench/ (needs PostgreSQL, see the README)
+test: check-postgres ## go vet, every test with -race (product and bench/), then each fuzz target for 3 s (needs PostgreSQL, see the README)
 	go vet ./...
 	go test -race -count=1 ./...
 	cd bench && go vet ./... && go test -race -count=1 ./...
+	scripts/fuzz 3s
+
+fuzz: ## run each fuzz target for FUZZTIME (default 1m)
+	scripts/fuzz $(or $(FUZZTIME),1m)
 
 bench: ## the hub's fan-out benchmarks
 	go test -run '^$$' -bench . -benchmem ./hub/
