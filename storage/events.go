@@ -103,10 +103,10 @@ func (s *Store) AppendEvent(ctx context.Context, videoID int64, st stephub.Step)
 }
 
 // eventByKey returns the payload of the event of videoID stored with
-// idempotency key key, or stephub.ErrNotFound.
-func eventByKey(ctx context.Context, tx *sqlx.Tx, videoID int64, key string) ([]byte, error) {
+// idempotency key key, read through q, or stephub.ErrNotFound.
+func eventByKey(ctx context.Context, q sqlx.ExtContext, videoID int64, key string) ([]byte, error) {
 	var payload []byte
-	if err := get(ctx, tx, &payload, "SELECT payload FROM events WHERE video_id = ? AND idempotency_key = ?", videoID, key); err != nil {
+	if err := get(ctx, q, &payload, "SELECT payload FROM events WHERE video_id = ? AND idempotency_key = ?", videoID, key); err != nil {
 		if !errors.Is(err, stephub.ErrNotFound) {
 			err = fmt.Errorf("look up the idempotency key: %w", err)
 		}
@@ -212,11 +212,8 @@ type eventWrite struct {
 func (s *Store) nextEvent(v stephub.Video, st stephub.Step) (eventWrite, error) {
 	// Checked here, where the refund is decided, so that no caller can
 	// give the cost back twice.
-	switch {
-	case v.Status == stephub.StatusCancelled:
-		return eventWrite{}, stephub.ErrVideoCancelled
-	case v.Status.Terminal():
-		return eventWrite{}, stephub.ErrVideoFinished
+	if err := finishedError(v); err != nil {
+		return eventWrite{}, err
 	}
 	// Checked against the locked or re-checked video, so that two racing
 	// writers cannot take it backwards between them.
