@@ -100,9 +100,14 @@ func (req *workerEventRequest) step(idempotencyKey string) (stephub.Step, map[st
 	return st, problems
 }
 
+// leaseTokenHeader carries a worker's lease token: on its posts, and on
+// the answer to a post that claimed a pending video.
+const leaseTokenHeader = "Lease-Token"
+
 // handleWorkerEvent stores a worker's step and broadcasts it. A worker that
-// should stop (the video is finished) is told so before anything else is
-// looked at, its body included.
+// should stop (the video is finished, or its lease is lost or held by
+// another runner) is told so before anything else is looked at, its body
+// included.
 func (s *Server) handleWorkerEvent() http.Handler {
 	type response struct {
 		ID int64 `json:"id"`
@@ -113,10 +118,10 @@ func (s *Server) handleWorkerEvent() http.Handler {
 			s.writeError(w, r, err)
 			return
 		}
-		key := r.Header.Get("Idempotency-Key")
+		key, lease := r.Header.Get("Idempotency-Key"), r.Header.Get(leaseTokenHeader)
 		// Before the body: the answer closes the connection rather than
 		// wait for a body that would be refused anyway.
-		if err := s.Store.ForecastPost(r.Context(), id, key); err != nil {
+		if err := s.Store.ForecastPost(r.Context(), id, key, lease); err != nil {
 			s.writeError(w, r, err)
 			return
 		}
@@ -135,18 +140,22 @@ func (s *Server) handleWorkerEvent() http.Handler {
 			// up on its connection. The store checks again as it
 			// appends, so only a refused body costs this read.
 			if !errors.Is(err, errBodyTimeout) {
-				if verr := s.Store.CheckPost(r.Context(), id, key); verr != nil {
+				if verr := s.Store.CheckPost(r.Context(), id, key, lease); verr != nil {
 					err = verr
 				}
 			}
 			s.writeError(w, r, err)
 			return
 		}
-		ev, err := s.Jobs.Post(r.Context(), id, step)
+		step.LeaseToken = lease
+		p, err := s.Jobs.Post(r.Context(), id, step)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}
-		writeJSON(w, http.StatusAccepted, response{ID: ev.ID})
+		if p.LeaseToken != "" {
+			w.Header().Set(leaseTokenHeader, p.LeaseToken)
+		}
+		writeJSON(w, http.StatusAccepted, response{ID: p.Event.ID})
 	})
 }

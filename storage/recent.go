@@ -27,7 +27,7 @@ func (r *recentVideos) get(id int64) (stephub.Video, bool) {
 	return v, ok
 }
 
-// put remembers v, keeping only what nextEvent reads.
+// put remembers v, keeping only what nextEvent and checkRunner read.
 func (r *recentVideos) put(v stephub.Video) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -41,6 +41,7 @@ func (r *recentVideos) put(v stephub.Video) {
 	r.videos[v.ID] = stephub.Video{
 		ID: v.ID, Status: v.Status, Step: v.Step, Progress: v.Progress,
 		LastSeq: v.LastSeq, StepStartedAt: v.StepStartedAt, Attempts: v.Attempts,
+		LeaseTokenHash: v.LeaseTokenHash, LeaseFenced: v.LeaseFenced,
 	}
 }
 
