@@ -254,6 +254,34 @@ func TestWorkerBacksOffRefusedClaims(t *testing.T) {
 	}
 }
 
+// TestWorkerLosesItsLease runs a reference worker too slow for its lease:
+// the video goes back to the queue between two of its steps, its next post
+// (carrying the lost lease's token) is refused with lease_lost, and it stops
+// the job, says so, and claims the video again from its stored step.
+func TestWorkerLosesItsLease(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, url string) {
+		s := startServer(t, url, map[string]string{"PIPELINE": "external", "LEASE": "1s", "MAX_ATTEMPTS": "2"})
+		token := userToken(t, "sluggish")
+		v := generate(t, s, token)
+		logs := &logbuf.Buffer{}
+		startWorker(t, s, 1, "2500ms", logs)
+		events := openStream(t, s, token, v.ID, "").readAll(t)
+		var got []string
+		for _, ev := range events {
+			got = append(got, fmt.Sprintf("%d:%s", ev.Step, ev.Status))
+		}
+		// Claimed twice, each time from step 1; the second lease runs out
+		// too, and with it the attempts.
+		if want := "1:processing 1:pending 1:processing 1:failed"; strings.Join(got, " ") != want {
+			t.Errorf("events %s; want %s", strings.Join(got, " "), want)
+		}
+		if !strings.Contains(logs.String(), `"msg":"job lost: its lease ran out before its next step"`) ||
+			!strings.Contains(logs.String(), "lease_lost") {
+			t.Errorf("the worker did not say it lost its lease:\n%s", logs.String())
+		}
+	})
+}
+
 // postWorker posts body to a video's events as a worker, with header on
 // top, and returns the answer.
 func postWorker(t *testing.T, s *testServer, videoID int64, body any, header map[string]string) (*http.Response, []byte) {
