@@ -49,6 +49,8 @@ const (
 	CodeNotFound             = "not_found"
 	CodeVideoFinished        = "video_finished"
 	CodeVideoCancelled       = "video_cancelled"
+	CodeLeaseLost            = "lease_lost"
+	CodeLeaseHeld            = "lease_held"
 	CodeBadLastEventID       = "bad_last_event_id"
 	CodeTooManyStreams       = "too_many_streams"
 	CodeUnavailable          = "unavailable"
@@ -63,6 +65,8 @@ var (
 	ErrSubscriptionInactive = &Error{Code: CodeSubscriptionInactive, Message: "your subscription is not active"}
 	ErrVideoFinished        = &Error{Code: CodeVideoFinished, Message: "the video is already finished"}
 	ErrVideoCancelled       = &Error{Code: CodeVideoCancelled, Message: "the video was cancelled"}
+	ErrLeaseLost            = &Error{Code: CodeLeaseLost, Message: "this lease token is not the video's current one: the lease ran out and the video went back to the queue or to another runner"}
+	ErrLeaseHeld            = &Error{Code: CodeLeaseHeld, Message: "another runner holds the video's lease, and takes posts only with its lease token"}
 	ErrTooManyStreams       = &Error{Code: CodeTooManyStreams, Message: "too many open streams for this user"}
 	ErrUnavailable          = &Error{Code: CodeUnavailable, Message: "the service is temporarily unavailable"}
 )

@@ -89,6 +89,13 @@ type Video struct {
 	// LeaseExpiresAt is when the worker running the video loses it unless
 	// it posts again; nil when nobody runs it.
 	LeaseExpiresAt *time.Time `json:"-" db:"lease_expires_at"`
+	// LeaseTokenHash is the SHA-256, in hex, of the token of the lease the
+	// video is under; nil when nobody runs it.
+	LeaseTokenHash *string `json:"-" db:"lease_token_hash"`
+	// LeaseFenced tells that the lease takes posts only with its token: from
+	// its claim for the built-in pipeline, from the first post that carries
+	// the token for a worker.
+	LeaseFenced bool `json:"-" db:"lease_fenced"`
 	// Cost is the credits taken at creation, given back if the job fails or
 	// is cancelled.
 	Cost int64 `json:"-" db:"cost"`
@@ -136,4 +143,7 @@ type Step struct {
 	// IdempotencyKey, when set, makes a repeated post of the same step
 	// return the first one's sequence number instead of storing it again.
 	IdempotencyKey string
+	// LeaseToken is the token of the lease its poster holds on the video,
+	// or empty from a poster that sends none.
+	LeaseToken string
 }

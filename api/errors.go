@@ -26,6 +26,8 @@ var statusOf = map[string]int{
 	codeBodyTimeout:                  http.StatusRequestTimeout,
 	stephub.CodeVideoFinished:        http.StatusConflict,
 	stephub.CodeVideoCancelled:       http.StatusConflict,
+	stephub.CodeLeaseLost:            http.StatusConflict,
+	stephub.CodeLeaseHeld:            http.StatusConflict,
 	stephub.CodeTooManyStreams:       http.StatusTooManyRequests,
 	stephub.CodeUnavailable:          http.StatusServiceUnavailable,
 	stephub.CodeInternal:             http.StatusInternalServerError,

@@ -110,9 +110,14 @@ func (req *workerEventRequest) step(idempotencyKey string) (stephub.Step, map[st
 	return st, problems
 }
 
-// handleWorkerEvent stores a worker's step and broadcasts it. A finished
-// video is refused before anything else is looked at, so a worker learns at
-// once that it should stop.
+// leaseTokenHeader carries a worker's lease token: on its posts, and on
+// the answer to a post that claimed a pending video.
+const leaseTokenHeader = "Lease-Token"
+
+// handleWorkerEvent stores a worker's step and broadcasts it. A worker that
+// should stop (the video is finished, or its lease is lost or held by
+// another runner) is told so before anything else is looked at, its body
+// included.
 func (s *Server) handleWorkerEvent() http.Handler {
 	type response struct {
 		ID int64 `json:"id"`
@@ -123,7 +128,13 @@ func (s *Server) handleWorkerEvent() http.Handler {
 			s.writeError(w, r, err)
 			return
 		}
-		key := r.Header.Get("Idempotency-Key")
+		key, lease := r.Header.Get("Idempotency-Key"), r.Header.Get(leaseTokenHeader)
+		// Before the body: the answer closes the connection rather than
+		// wait for a body that would be refused anyway.
+		if err := s.Store.ForecastPost(r.Context(), id, key, lease); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
 		var req workerEventRequest
 		err = decode(w, r, &req)
 		var step stephub.Step
@@ -134,44 +145,27 @@ func (s *Server) handleWorkerEvent() http.Handler {
 			}
 		}
 		if err != nil {
-			// An unknown or finished video outranks a bad body, though
-			// not one that never came: net/http has given up on its
-			// connection. The store checks both when it appends, so only
-			// a refused body costs this read.
+			// The forecast may be stale; a refusal still outranks a bad
+			// body, though not one that never came: net/http has given
+			// up on its connection. The store checks again as it
+			// appends, so only a refused body costs this read.
 			if !errors.Is(err, errBodyTimeout) {
-				if verr := s.videoRefusal(r, id, key); verr != nil {
+				if verr := s.Store.CheckPost(r.Context(), id, key, lease); verr != nil {
 					err = verr
 				}
 			}
 			s.writeError(w, r, err)
 			return
 		}
-		ev, err := s.Jobs.Post(r.Context(), id, step)
+		step.LeaseToken = lease
+		p, err := s.Jobs.Post(r.Context(), id, step)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}
-		writeJSON(w, http.StatusAccepted, response{ID: ev.ID})
+		if p.LeaseToken != "" {
+			w.Header().Set(leaseTokenHeader, p.LeaseToken)
+		}
+		writeJSON(w, http.StatusAccepted, response{ID: p.Event.ID})
 	})
-}
-
-// videoRefusal returns why the video takes no post, whatever its body: it
-// is unknown (or the store is down), or finished and the post is no retry.
-func (s *Server) videoRefusal(r *http.Request, id int64, idempotencyKey string) error {
-	v, err := s.Store.Video(r.Context(), id)
-	switch {
-	case err != nil:
-		return err
-	case v.Status.Terminal() && idempotencyKey == "":
-		return finishedError(v.Status)
-	}
-	return nil
-}
-
-// finishedError tells a worker why a video takes no more steps.
-func finishedError(status stephub.Status) error {
-	if status == stephub.StatusCancelled {
-		return stephub.ErrVideoCancelled
-	}
-	return stephub.ErrVideoFinished
 }

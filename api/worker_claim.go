@@ -16,11 +16,12 @@ const maxClaimWait = 60 * time.Second
 
 // handleClaim leases the oldest pending video to the calling worker,
 // waiting up to ?wait= (a Go duration or seconds) for one to come: 200 with
-// the video and its lease, or 204 when none came.
+// the video, its lease's expiry and token, or 204 when none came.
 func (s *Server) handleClaim() http.Handler {
 	type response struct {
 		Video          stephub.Video `json:"video"`
 		LeaseExpiresAt *time.Time    `json:"lease_expires_at"`
+		LeaseToken     string        `json:"lease_token"`
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		wait, err := parseWait(r.URL.Query().Get("wait"))
@@ -28,7 +29,7 @@ func (s *Server) handleClaim() http.Handler {
 			s.writeError(w, r, stephub.Invalid(map[string]string{"wait": "must be a duration from 0 to 60s, like 30s"}))
 			return
 		}
-		v, err := s.Jobs.Claim(r.Context(), wait)
+		l, err := s.Jobs.Claim(r.Context(), wait)
 		switch {
 		case errors.Is(err, stephub.ErrNotFound):
 			w.WriteHeader(http.StatusNoContent)
@@ -37,7 +38,7 @@ func (s *Server) handleClaim() http.Handler {
 		case err != nil:
 			s.writeError(w, r, err)
 		default:
-			writeJSON(w, http.StatusOK, response{Video: v, LeaseExpiresAt: v.LeaseExpiresAt})
+			writeJSON(w, http.StatusOK, response{Video: l.Video, LeaseExpiresAt: l.Video.LeaseExpiresAt, LeaseToken: l.Token})
 		}
 	})
 }

@@ -30,29 +30,32 @@ func (s *Service) pendingSignal() <-chan struct{} {
 	return s.pending
 }
 
-// Claim leases the oldest pending video to the caller, waiting up to wait
-// for one to come. It returns stephub.ErrNotFound when none came, and at
-// once with the mock pipeline, whose videos only its built-in worker runs.
-func (s *Service) Claim(ctx context.Context, wait time.Duration) (stephub.Video, error) {
+// Claim leases the oldest pending video to a worker, waiting up to wait
+// for one to come. The lease is fenced by the worker's first post with its
+// token (see storage.Store.Claim). It returns stephub.ErrNotFound when none
+// came, and at once with the mock pipeline, whose videos only its built-in
+// worker runs.
+func (s *Service) Claim(ctx context.Context, wait time.Duration) (storage.Lease, error) {
 	if s.mock {
-		return stephub.Video{}, stephub.ErrNotFound
+		return storage.Lease{}, stephub.ErrNotFound
 	}
-	return s.claim(ctx, wait)
+	return s.claim(ctx, wait, false)
 }
 
-func (s *Service) claim(ctx context.Context, wait time.Duration) (stephub.Video, error) {
+// claim is Claim for any runner; fenced is the store's.
+func (s *Service) claim(ctx context.Context, wait time.Duration, fenced bool) (storage.Lease, error) {
 	deadline := time.Now().Add(wait)
 	for {
 		// Taken before looking, so that a video created just after the
 		// look still wakes this claim.
 		woken := s.pendingSignal()
-		v, err := s.store.Claim(ctx)
+		l, err := s.store.Claim(ctx, fenced)
 		if !errors.Is(err, stephub.ErrNotFound) {
-			return v, err
+			return l, err
 		}
 		left := time.Until(deadline)
 		if left <= 0 {
-			return stephub.Video{}, stephub.ErrNotFound
+			return storage.Lease{}, stephub.ErrNotFound
 		}
 		t := time.NewTimer(min(left, claimPoll))
 		select {
@@ -60,7 +63,7 @@ func (s *Service) claim(ctx context.Context, wait time.Duration) (stephub.Video,
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
-			return stephub.Video{}, ctx.Err()
+			return storage.Lease{}, ctx.Err()
 		}
 		t.Stop()
 	}

@@ -93,9 +93,9 @@ type Service struct {
 
 	mu      sync.Mutex
 	closed  bool
-	running map[int64]context.CancelFunc // mock jobs
-	pending chan struct{}                // closed when a video may be waiting for a claim
-	stop    context.CancelFunc           // ends Start's goroutines
+	running map[int64]*mockRun // mock jobs
+	pending chan struct{}      // closed when a video may be waiting for a claim
+	stop    context.CancelFunc // ends Start's goroutines
 	wg      sync.WaitGroup
 	// sendHints stops after the rest, so that the events stored by the
 	// jobs Close stops reach the other nodes too.
@@ -122,7 +122,7 @@ func New(opts Options) *Service {
 		eta:         eta.New(stephub.TotalSteps, prior),
 		lease:       cmp.Or(opts.Lease, storage.DefaultLease),
 		maxAttempts: cmp.Or(opts.MaxAttempts, defaultMaxAttempts),
-		running:     make(map[int64]context.CancelFunc),
+		running:     make(map[int64]*mockRun),
 		pending:     make(chan struct{}),
 		stop:        func() {},
 		stopHints:   func() {},
@@ -166,8 +166,8 @@ func (s *Service) Close() {
 	s.mu.Lock()
 	s.closed = true
 	s.stop()
-	for _, cancel := range s.running {
-		cancel()
+	for _, run := range s.running {
+		run.cancel()
 	}
 	stopHints := s.stopHints
 	s.mu.Unlock()
@@ -215,13 +215,21 @@ func (s *Service) Cancel(ctx context.Context, userID string, videoID int64) (ste
 	return v, nil
 }
 
+// Posted is what Post stored: the event, and the token of the lease the
+// post took when it claimed a pending video (empty otherwise).
+type Posted struct {
+	Event      stephub.Event
+	LeaseToken string
+}
+
 // Post stores the next step of a video and then broadcasts it. It returns the
-// stored event; a repeated IdempotencyKey returns the first one's.
+// stored event; a repeated IdempotencyKey returns the first one's. The
+// step's lease token is checked as storage.Store.AppendEvent says.
 //
 // The event's ETA is the typical time of the steps still to run, this one
 // included, as learned from recent jobs; the store gives a terminal event
 // an ETA of 0 (a cancelled one too, which does not come through here).
-func (s *Service) Post(ctx context.Context, videoID int64, step stephub.Step) (stephub.Event, error) {
+func (s *Service) Post(ctx context.Context, videoID int64, step stephub.Step) (Posted, error) {
 	if !step.Status.Terminal() {
 		step.ETASeconds = new(s.eta.Remaining(step.Step).Round(time.Millisecond).Seconds())
 	}
@@ -229,10 +237,10 @@ func (s *Service) Post(ctx context.Context, videoID int64, step stephub.Step) (s
 	defer unlock()
 	a, err := s.store.AppendEvent(ctx, videoID, step)
 	if err != nil {
-		return stephub.Event{}, err
+		return Posted{}, err
 	}
 	s.publish(videoID, a)
-	return a.Event, nil
+	return Posted{Event: a.Event, LeaseToken: a.LeaseToken}, nil
 }
 
 // lockVideo takes the video's publishing lock and returns its release.

@@ -2,8 +2,6 @@ package jobs_test
 
 import (
 	"fmt"
-	"log/slog"
-	"strings"
 	"testing"
 	"time"
 
@@ -12,11 +10,9 @@ import (
 
 	"github.com/stephub/stephub"
 	"github.com/stephub/stephub/hub"
-	"github.com/stephub/stephub/internal/logbuf"
 	"github.com/stephub/stephub/internal/testdb"
 	"github.com/stephub/stephub/jobs"
 	"github.com/stephub/stephub/metrics"
-	"github.com/stephub/stephub/pipeline"
 	"github.com/stephub/stephub/storage"
 )
 
@@ -61,11 +57,11 @@ func workerJob(t *testing.T, svc *jobs.Service, videoID int64, pause time.Durati
 		if n > stephub.TotalSteps {
 			st.Status, st.VideoURL = stephub.StatusCompleted, new("/v.mp4")
 		}
-		ev, err := svc.Post(t.Context(), videoID, st)
+		p, err := svc.Post(t.Context(), videoID, st)
 		if err != nil {
 			t.Fatalf("Post(step %d): %v", n, err)
 		}
-		evs = append(evs, ev)
+		evs = append(evs, p.Event)
 	}
 	return evs
 }
@@ -191,58 +187,4 @@ func TestPostRecordsOnce(t *testing.T) {
 			}
 		}
 	})
-}
-
-// TestMockStopsWhenItsStepIsRefused takes a mock job further than its
-// runner, as a runner that took it over after a lost lease would: the
-// runner's next step goes backwards, is refused, and the runner stops
-// instead of retrying it for ever.
-func TestMockStopsWhenItsStepIsRefused(t *testing.T) {
-	store, err := storage.Open(t.Context(), testdb.SQLite(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	if err := store.Migrate(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := store.EnsureUser(t.Context(), "u1", "", 1000); err != nil {
-		t.Fatal(err)
-	}
-	var logs logbuf.Buffer
-	h := hub.New(hub.Options{History: store})
-	t.Cleanup(h.Close)
-	svc := jobs.New(jobs.Options{Store: store, Publisher: h, Mock: true, StepDelay: pipeline.Delay{Min: 100 * time.Millisecond, Max: 100 * time.Millisecond},
-		Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
-	if err := svc.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(svc.Close)
-	v := newVideo(t, svc)
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if got, _ := store.Video(t.Context(), v.ID); got.Step >= 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the mock job never started")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	if _, err := svc.Post(t.Context(), v.ID, stephub.Step{Step: 7, Message: "taken further", Progress: 77}); err != nil {
-		t.Fatal(err)
-	}
-	for !strings.Contains(logs.String(), "mock job stopped: its step was refused") {
-		if time.Now().After(deadline) {
-			t.Fatalf("the runner did not stop:\n%s", logs.String())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	time.Sleep(300 * time.Millisecond) // a retrying runner would log again by now
-	if n := strings.Count(logs.String(), "retrying"); n != 0 {
-		t.Errorf("the runner retried a refused step %d times:\n%s", n, logs.String())
-	}
-	if got, _ := store.Video(t.Context(), v.ID); got.Step != 7 {
-		t.Errorf("video at step %d; want 7: the stopped runner posted nothing more", got.Step)
-	}
 }

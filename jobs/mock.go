@@ -10,15 +10,22 @@ import (
 	"github.com/stephub/stephub/storage"
 )
 
+// mockRun is the goroutine that runs one mock job; its pointer tells it
+// from a later run of the same video.
+type mockRun struct {
+	cancel context.CancelFunc
+}
+
 // runBuiltinWorker claims videos, as an external worker would, and runs
-// each on a goroutine of its own, until ctx ends.
+// each on a goroutine of its own, until ctx ends. Its leases are fenced from
+// the claim: no worker posts into a job that the built-in pipeline runs.
 func (s *Service) runBuiltinWorker(ctx context.Context) {
 	var failing pipeline.Backoff
 	for ctx.Err() == nil {
-		v, err := s.claim(ctx, time.Hour)
+		l, err := s.claim(ctx, time.Hour, true)
 		switch {
 		case err == nil:
-			s.startMock(v)
+			s.startMock(l)
 			failing.Reset()
 		case errors.Is(err, stephub.ErrNotFound), ctx.Err() != nil:
 		default:
@@ -29,74 +36,102 @@ func (s *Service) runBuiltinWorker(ctx context.Context) {
 	}
 }
 
-// startMock runs v's remaining steps on a goroutine of its own, unless the
-// service is closing, or one runs them here already: claimed again after
-// its lease ran out, the job goes on where that goroutine is.
-func (s *Service) startMock(v stephub.Video) {
+// startMock runs the remaining steps of l's video on a goroutine of its
+// own, unless the service is closing. A goroutine that runs the video
+// already, claimed again after its lease ran out, is stopped: that lease is
+// lost, and the new one goes on from the last stored step.
+func (s *Service) startMock(l storage.Lease) {
+	id := l.Video.ID
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock() // release waits on the database: not under s.mu
-		s.release(v.ID)
+		s.release(l)
 		return
 	}
-	if _, running := s.running[v.ID]; running {
-		s.mu.Unlock()
-		return
+	if old, ok := s.running[id]; ok {
+		old.cancel()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s.running[v.ID] = cancel
+	run := &mockRun{cancel: cancel}
+	s.running[id] = run
 	s.goOwned(func() {
-		defer s.stopMock(v.ID)
-		if !s.runMock(ctx, v) {
+		defer s.endMock(id, run)
+		if !s.runMock(ctx, l) {
 			// Stopped, not finished: back to the queue, for the next
 			// run or node to go on with.
-			s.release(v.ID)
+			s.release(l)
 		}
 	})
 	s.mu.Unlock()
 }
 
-// release gives a video the service holds back to the queue.
-func (s *Service) release(videoID int64) {
+// release gives a video the service holds under l back to the queue.
+func (s *Service) release(l storage.Lease) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := s.store.ReleaseLease(ctx, videoID); err != nil {
-		s.logger.Warn("cannot release a job; it goes back to the queue when its lease expires", "video_id", videoID, "err", err)
+	if err := s.store.ReleaseLease(ctx, l.Video.ID, l.Token); err != nil {
+		s.logger.Warn("cannot release a job; it goes back to the queue when its lease expires", "video_id", l.Video.ID, "err", err)
 	}
 }
 
-// stopMock ends v's goroutine, if it runs.
+// stopMock ends the goroutine that runs the video, if one does.
 func (s *Service) stopMock(videoID int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if cancel, ok := s.running[videoID]; ok {
-		cancel()
+	if run, ok := s.running[videoID]; ok {
+		run.cancel()
 		delete(s.running, videoID)
 	}
 }
 
-// runMock posts the steps after v's last stored one, pausing before each
-// but the first, until the job finishes or is taken from it. It reports
-// whether the job is over (finished, cancelled, or lost to another runner)
-// rather than stopped by ctx.
-func (s *Service) runMock(ctx context.Context, v stephub.Video) (over bool) {
-	for n := v.Step + 1; n <= stephub.TotalSteps+1; n++ {
+// endMock forgets run as it returns, unless a later run of the video took
+// its place.
+func (s *Service) endMock(videoID int64, run *mockRun) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	run.cancel()
+	if s.running[videoID] == run {
+		delete(s.running, videoID)
+	}
+}
+
+// runMock posts the steps after the last stored one of l's video, pausing
+// before each but the first, until the job finishes or is taken from it.
+// It reports whether the job is over (finished, cancelled, or lost to
+// another runner) rather than stopped by ctx.
+func (s *Service) runMock(ctx context.Context, l storage.Lease) (over bool) {
+	for n := l.Video.Step + 1; n <= stephub.TotalSteps+1; n++ {
+		var err error
 		if n > 1 {
-			if err := s.holdLease(ctx, v.ID, s.delay.Next()); err != nil {
-				return !errors.Is(err, context.Canceled)
-			}
+			err = s.holdLease(ctx, l, s.delay.Next())
 		}
-		if !s.postMockStep(ctx, v.ID, pipeline.Step(n)) {
-			return ctx.Err() == nil
+		if err == nil {
+			err = s.postMockStep(ctx, l, pipeline.Step(n))
 		}
+		var refused *stephub.Error
+		switch {
+		case err == nil:
+			continue
+		case ctx.Err() != nil || !errors.As(err, &refused):
+			return false
+		}
+		// A refusal does not pass with time: the video is finished or
+		// cancelled, or another runner holds it now.
+		switch refused.Code {
+		case stephub.CodeValidation:
+			s.logger.Warn("mock job stopped: its step was refused", "video_id", l.Video.ID, "step", n, "err", err)
+		case stephub.CodeLeaseLost:
+			s.logger.Warn("mock job stopped: its lease was lost", "video_id", l.Video.ID, "step", n)
+		}
+		return true
 	}
 	return true
 }
 
-// holdLease waits for d, renewing the video's lease on the way so that a
-// long pause does not look like a dead runner. It fails with ctx's error,
-// or storage.ErrLeaseLost when the video is no longer this runner's.
-func (s *Service) holdLease(ctx context.Context, videoID int64, d time.Duration) error {
+// holdLease waits for d, renewing l on the way so that a long pause does
+// not look like a dead runner. It fails with ctx's error, or
+// stephub.ErrLeaseLost when the video is no longer this runner's.
+func (s *Service) holdLease(ctx context.Context, l storage.Lease, d time.Duration) error {
 	renewEvery := s.lease / 3
 	for d > 0 {
 		step := min(d, renewEvery)
@@ -105,41 +140,35 @@ func (s *Service) holdLease(ctx context.Context, videoID int64, d time.Duration)
 		}
 		d -= step
 		if d > 0 {
-			if err := s.store.RenewLease(ctx, videoID); errors.Is(err, storage.ErrLeaseLost) {
+			if err := s.store.RenewLease(ctx, l.Video.ID, l.Token); errors.Is(err, stephub.ErrLeaseLost) {
 				return err
 			} else if err != nil {
-				s.logger.Warn("cannot renew a lease", "video_id", videoID, "err", err)
+				s.logger.Warn("cannot renew a lease", "video_id", l.Video.ID, "err", err)
 			}
 		}
 	}
 	return ctx.Err()
 }
 
-// postMockStep stores and broadcasts one step, retrying while the store
-// fails. It reports whether the job should go on: not once the store refuses
-// the step, since a refusal does not pass with time. The video is finished
-// or cancelled, or another runner took it over and further after this one's
-// lease ran out.
-func (s *Service) postMockStep(ctx context.Context, videoID int64, step stephub.Step) bool {
+// postMockStep stores and broadcasts one step under l, retrying while the
+// store fails. It returns the store's refusal, a *stephub.Error, or ctx's
+// error.
+func (s *Service) postMockStep(ctx context.Context, l storage.Lease, step stephub.Step) error {
+	step.LeaseToken = l.Token
 	var failing pipeline.Backoff
 	for {
-		_, err := s.Post(ctx, videoID, step)
+		_, err := s.Post(ctx, l.Video.ID, step)
 		var refused *stephub.Error
 		switch {
-		case err == nil:
-			return true
-		case errors.As(err, &refused):
-			if refused.Code == stephub.CodeValidation {
-				s.logger.Warn("mock job stopped: its step was refused", "video_id", videoID, "step", step.Step, "err", err)
-			}
-			return false
+		case err == nil, errors.As(err, &refused):
+			return err
 		case ctx.Err() != nil:
-			return false
+			return ctx.Err()
 		}
 		wait := failing.Next()
-		s.logger.Warn("mock step not stored; retrying", "video_id", videoID, "step", step.Step, "err", err, "retry_in_s", wait.Seconds())
+		s.logger.Warn("mock step not stored; retrying", "video_id", l.Video.ID, "step", step.Step, "err", err, "retry_in_s", wait.Seconds())
 		if !pipeline.Sleep(ctx, wait) {
-			return false
+			return ctx.Err()
 		}
 	}
 }

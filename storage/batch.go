@@ -75,28 +75,32 @@ func (b *eventBatch) write(batch []eventWrite) []error {
 // and its idempotency key, if any, is not stored yet; it returns the
 // ordinals of the events it stored. Two events of one video in a batch
 // were worked out from the same row, so at most one of them is stored.
+// The row's lease is compared by its token: lease_fenced changes only
+// with the token (a claim) or with an event (last_seq).
 //
 // Timestamps go as text: lib/pq writes a time in an array unquoted, and
 // the space in it would split the element.
 const batchInsert = `WITH input AS (
 	SELECT * FROM unnest(?::bigint[], ?::bigint[], ?::int[], ?::int[], ?::text[], ?::text[], ?::text[],
-		?::timestamptz[], ?::timestamptz[], ?::timestamptz[], ?::int[],
-		?::bigint[], ?::text[], ?::int[], ?::int[], ?::int[], ?::timestamptz[],
+		?::timestamptz[], ?::timestamptz[], ?::timestamptz[], ?::int[], ?::text[], ?::boolean[],
+		?::bigint[], ?::text[], ?::int[], ?::int[], ?::int[], ?::timestamptz[], ?::text[],
 		?::text[], ?::boolean[], ?::text[])
 	WITH ORDINALITY AS i(id, seq, step, progress, status, video_url, error,
-		started, at, lease_until, attempts,
-		was_seq, was_status, was_step, was_progress, was_attempts, was_started,
+		started, at, lease_until, attempts, lease_hash, fenced,
+		was_seq, was_status, was_step, was_progress, was_attempts, was_started, was_lease_hash,
 		payload, terminal, key, n)
 ), updated AS (
 	UPDATE videos v
 	SET last_seq = i.seq, step = i.step, progress = i.progress, status = i.status,
 	    video_url = COALESCE(i.video_url, v.video_url), error = COALESCE(i.error, v.error),
 	    step_started_at = COALESCE(i.started, v.step_started_at), updated_at = i.at,
-	    lease_expires_at = i.lease_until, attempts = i.attempts
+	    lease_expires_at = i.lease_until, lease_token_hash = i.lease_hash, lease_fenced = i.fenced,
+	    attempts = i.attempts
 	FROM input i
 	WHERE v.id = i.id AND v.last_seq = i.was_seq AND v.status = i.was_status
 	  AND v.step = i.was_step AND v.progress = i.was_progress AND v.attempts = i.was_attempts
 	  AND v.step_started_at IS NOT DISTINCT FROM i.was_started
+	  AND v.lease_token_hash IS NOT DISTINCT FROM i.was_lease_hash
 	  AND NOT EXISTS (SELECT 1 FROM events e WHERE e.video_id = i.id AND e.idempotency_key = i.key)
 	RETURNING i.n, i.id, i.seq, i.payload, i.terminal, i.key, i.at
 ), inserted AS (
@@ -132,14 +136,15 @@ func (b *eventBatch) insert(batch []eventWrite) ([]bool, error) {
 // batchColumns are batchInsert's arguments: one array per column, one
 // element per event.
 type batchColumns struct {
-	id, seq, step, progress, attempts            []int64
-	status                                       []string
-	videoURL, errorText, started, at, leaseUntil []*string
-	wasSeq, wasStep, wasProgress, wasAttempts    []int64
-	wasStatus                                    []string
-	wasStarted, key                              []*string
-	payload                                      []string
-	terminal                                     []bool
+	id, seq, step, progress, attempts                       []int64
+	status                                                  []string
+	videoURL, errorText, started, at, leaseUntil, leaseHash []*string
+	fenced                                                  []bool
+	wasSeq, wasStep, wasProgress, wasAttempts               []int64
+	wasStatus                                               []string
+	wasStarted, wasLeaseHash, key                           []*string
+	payload                                                 []string
+	terminal                                                []bool
 }
 
 func (c *batchColumns) add(w eventWrite) {
@@ -155,12 +160,15 @@ func (c *batchColumns) add(w eventWrite) {
 	c.at = append(c.at, timeText(&ev.At))
 	c.leaseUntil = append(c.leaseUntil, timeText(w.leaseUntil))
 	c.attempts = append(c.attempts, int64(w.attempts))
+	c.leaseHash = append(c.leaseHash, w.leaseHash)
+	c.fenced = append(c.fenced, w.fenced)
 	c.wasSeq = append(c.wasSeq, v.LastSeq)
 	c.wasStatus = append(c.wasStatus, string(v.Status))
 	c.wasStep = append(c.wasStep, int64(v.Step))
 	c.wasProgress = append(c.wasProgress, int64(v.Progress))
 	c.wasAttempts = append(c.wasAttempts, int64(v.Attempts))
 	c.wasStarted = append(c.wasStarted, timeText(v.StepStartedAt))
+	c.wasLeaseHash = append(c.wasLeaseHash, v.LeaseTokenHash)
 	c.payload = append(c.payload, string(w.payload))
 	c.terminal = append(c.terminal, ev.Status.Terminal())
 	c.key = append(c.key, w.key)
@@ -172,8 +180,9 @@ func (c *batchColumns) args() []any {
 		pq.Array(c.id), pq.Array(c.seq), pq.Array(c.step), pq.Array(c.progress), pq.Array(c.status),
 		pq.Array(c.videoURL), pq.Array(c.errorText),
 		pq.Array(c.started), pq.Array(c.at), pq.Array(c.leaseUntil), pq.Array(c.attempts),
+		pq.Array(c.leaseHash), pq.Array(c.fenced),
 		pq.Array(c.wasSeq), pq.Array(c.wasStatus), pq.Array(c.wasStep), pq.Array(c.wasProgress),
-		pq.Array(c.wasAttempts), pq.Array(c.wasStarted),
+		pq.Array(c.wasAttempts), pq.Array(c.wasStarted), pq.Array(c.wasLeaseHash),
 		pq.Array(c.payload), pq.Array(c.terminal), pq.Array(c.key),
 	}
 }

@@ -16,7 +16,7 @@ import (
 
 // Appended is an event AppendEvent or Cancel stored: the event, its JSON
 // exactly as clients receive it, whether it was stored by an earlier call
-// with the same idempotency key, and the step it ended.
+// with the same idempotency key, the step it ended, and the lease it took.
 type Appended struct {
 	Event   stephub.Event
 	Payload []byte
@@ -25,6 +25,10 @@ type Appended struct {
 	// when it ended none (see StepTiming). A Repeat never has one: the
 	// first call reported it.
 	StepDone *StepTiming
+	// LeaseToken is the token of the lease a step to a pending video took
+	// as it claimed the video, for its poster; empty for any other event,
+	// and for a Repeat.
+	LeaseToken string
 }
 
 // StepTiming is how long one step of a job ran: from the step's first event
@@ -60,8 +64,18 @@ type StepTiming struct {
 // video has finished since. Otherwise a video in a terminal status takes no
 // more events: stephub.ErrVideoCancelled if it was cancelled (the worker
 // should stop), stephub.ErrVideoFinished if it completed or failed. An
-// unknown video is stephub.ErrNotFound. A step or progress below the
-// video's is a validation error: neither ever goes backwards.
+// unknown video is stephub.ErrNotFound.
+//
+// The lease fences the video's runners, atomically with the write. A step
+// whose LeaseToken is not the current lease's is stephub.ErrLeaseLost: its
+// lease ran out, and the video went back to the queue or to another
+// runner. A step without a token is stephub.ErrLeaseHeld if the lease is
+// fenced (see Claim); a step that carries the token fences it. A step
+// without a token to a pending video claims it under a new lease, whose
+// token Appended.LeaseToken returns.
+//
+// Last, a step or progress below the video's is a validation error:
+// neither ever goes backwards.
 func (s *Store) AppendEvent(ctx context.Context, videoID int64, st stephub.Step) (Appended, error) {
 	if s.dialect == DialectPostgres {
 		a, err := s.appendUnlocked(ctx, videoID, st)
@@ -93,6 +107,9 @@ func (s *Store) AppendEvent(ctx context.Context, videoID int64, st stephub.Step)
 				return err
 			}
 		}
+		if err := checkRunner(v, st.LeaseToken); err != nil {
+			return err
+		}
 		a, err = s.appendLocked(ctx, tx, v, st)
 		return err
 	})
@@ -103,10 +120,10 @@ func (s *Store) AppendEvent(ctx context.Context, videoID int64, st stephub.Step)
 }
 
 // eventByKey returns the payload of the event of videoID stored with
-// idempotency key key, or stephub.ErrNotFound.
-func eventByKey(ctx context.Context, tx *sqlx.Tx, videoID int64, key string) ([]byte, error) {
+// idempotency key key, read through q, or stephub.ErrNotFound.
+func eventByKey(ctx context.Context, q sqlx.ExtContext, videoID int64, key string) ([]byte, error) {
 	var payload []byte
-	if err := get(ctx, tx, &payload, "SELECT payload FROM events WHERE video_id = ? AND idempotency_key = ?", videoID, key); err != nil {
+	if err := get(ctx, q, &payload, "SELECT payload FROM events WHERE video_id = ? AND idempotency_key = ?", videoID, key); err != nil {
 		if !errors.Is(err, stephub.ErrNotFound) {
 			err = fmt.Errorf("look up the idempotency key: %w", err)
 		}
@@ -182,9 +199,12 @@ func (s *Store) appendUnlocked(ctx context.Context, videoID int64, st stephub.St
 //
 // It returns errVideoMoved too wherever the outcome may hang on more than
 // the video's row: an event that refunds its cost, one whose idempotency
-// key is stored already, and any error of st against v, which the locking
-// way reports after looking up the key.
+// key is stored already, and any refusal of st by v (its lease's or
+// nextEvent's), which the locking way reports after looking up the key.
 func (s *Store) appendIfUnchanged(ctx context.Context, v stephub.Video, st stephub.Step) (eventWrite, error) {
+	if checkRunner(v, st.LeaseToken) != nil {
+		return eventWrite{}, errVideoMoved
+	}
 	w, err := s.nextEvent(v, st)
 	if err != nil || w.refund {
 		return eventWrite{}, errVideoMoved
@@ -205,6 +225,9 @@ type eventWrite struct {
 	key        *string    // NULL: the unique index ignores events without a key
 	started    *time.Time // nil: the video stays in its step
 	leaseUntil *time.Time // nil: nobody runs the video any more
+	leaseHash  *string    // the lease's token hash, nil with leaseUntil
+	leaseToken string     // the token of a lease this event takes, or empty
+	fenced     bool       // the lease takes steps only with its token
 	attempts   int
 	done       *StepTiming
 	refund     bool // the job failed or was cancelled: its cost goes back
@@ -215,16 +238,16 @@ type eventWrite struct {
 // cannot take.
 //
 // A video that goes on processing is leased for the Store's lease from now
-// (a post to a pending video claims it, and counts as an attempt); one that
-// finishes, or goes back to pending, is leased to nobody.
+// (a post to a pending video claims it under a new lease, and counts as an
+// attempt; one with the lease's token fences it); one that finishes, or
+// goes back to pending, is leased to nobody. Whether st's lease token lets
+// it through is its callers' to check (see checkRunner): the system's own
+// events, a cancel or an expiry, need none.
 func (s *Store) nextEvent(v stephub.Video, st stephub.Step) (eventWrite, error) {
 	// Checked here, where the refund is decided, so that no caller can
 	// give the cost back twice.
-	switch {
-	case v.Status == stephub.StatusCancelled:
-		return eventWrite{}, stephub.ErrVideoCancelled
-	case v.Status.Terminal():
-		return eventWrite{}, stephub.ErrVideoFinished
+	if err := finishedError(v); err != nil {
+		return eventWrite{}, err
 	}
 	// Checked against the locked or re-checked video, so that two racing
 	// writers cannot take it backwards between them.
@@ -262,8 +285,11 @@ func (s *Store) nextEvent(v stephub.Video, st stephub.Step) (eventWrite, error) 
 	}
 	if status == stephub.StatusProcessing {
 		w.leaseUntil = new(t.Add(s.lease))
+		w.leaseHash, w.fenced = v.LeaseTokenHash, v.LeaseFenced || st.LeaseToken != ""
 		if v.Status == stephub.StatusPending {
 			w.attempts++
+			w.leaseToken = newLeaseToken()
+			w.leaseHash, w.fenced = new(hashLeaseToken(w.leaseToken)), false
 		}
 	}
 	w.event = stephub.Event{
@@ -292,7 +318,7 @@ func (s *Store) nextEvent(v stephub.Video, st stephub.Step) (eventWrite, error) 
 }
 
 func (w eventWrite) appended() Appended {
-	return Appended{Event: w.event, Payload: w.payload, StepDone: w.done}
+	return Appended{Event: w.event, Payload: w.payload, StepDone: w.done, LeaseToken: w.leaseToken}
 }
 
 // after is the video as writing w leaves it.
@@ -300,6 +326,7 @@ func (w eventWrite) after() stephub.Video {
 	v := w.video
 	v.Status, v.Step, v.Progress, v.LastSeq, v.Attempts = w.event.Status, w.step.Step, w.step.Progress, w.event.ID, w.attempts
 	v.UpdatedAt, v.LeaseExpiresAt = w.event.At, w.leaseUntil
+	v.LeaseTokenHash, v.LeaseFenced = w.leaseHash, w.fenced
 	v.VideoURL = cmp.Or(w.step.VideoURL, v.VideoURL)
 	v.Error = cmp.Or(w.step.Error, v.Error)
 	v.StepStartedAt = cmp.Or(w.started, v.StepStartedAt)
@@ -318,11 +345,12 @@ func (s *Store) writeEvent(ctx context.Context, q sqlx.ExtContext, w eventWrite)
 		SET last_seq = ?, step = ?, progress = ?, status = ?,
 		    video_url = COALESCE(?, video_url), error = COALESCE(?, error),
 		    step_started_at = COALESCE(?, step_started_at), updated_at = ?,
-		    lease_expires_at = ?, attempts = ?
+		    lease_expires_at = ?, lease_token_hash = ?, lease_fenced = ?, attempts = ?
 		WHERE id = ?`
 	ev, st := w.event, w.step
 	insertArgs := []any{w.video.ID, ev.ID, string(w.payload), ev.Status.Terminal(), w.key, ev.At}
-	updateArgs := []any{ev.ID, st.Step, st.Progress, ev.Status, st.VideoURL, st.Error, w.started, ev.At, w.leaseUntil, w.attempts, w.video.ID}
+	updateArgs := []any{ev.ID, st.Step, st.Progress, ev.Status, st.VideoURL, st.Error, w.started, ev.At,
+		w.leaseUntil, w.leaseHash, w.fenced, w.attempts, w.video.ID}
 	if s.dialect == DialectPostgres {
 		_, err := exec(ctx, q, "WITH inserted AS ("+insert+") "+update, slices.Concat(insertArgs, updateArgs)...)
 		return err

@@ -364,10 +364,12 @@ func TestAppendIfUnchanged(t *testing.T) {
 	step := func(n int) stephub.Step {
 		return stephub.Step{Step: n, Progress: 10 * n, Message: fmt.Sprint("step ", n)}
 	}
-	mustAppend := func(id int64, st stephub.Step) {
-		if _, err := s.AppendEvent(ctx, id, st); err != nil {
+	mustAppend := func(id int64, st stephub.Step) Appended {
+		a, err := s.AppendEvent(ctx, id, st)
+		if err != nil {
 			t.Fatal(err)
 		}
+		return a
 	}
 	// refused appends v's next event from a copy read before change ran,
 	// and checks that it wrote nothing.
@@ -388,7 +390,7 @@ func TestAppendIfUnchanged(t *testing.T) {
 	}
 
 	v := annsVideo(t, s)
-	mustAppend(v.ID, step(1))
+	lease := mustAppend(v.ID, step(1)).LeaseToken
 	stale := read(v.ID)
 	refused("another event", stale, step(3), func() { mustAppend(v.ID, step(2)) })
 
@@ -403,25 +405,43 @@ func TestAppendIfUnchanged(t *testing.T) {
 
 	// A video given back to the queue, then claimed again, between a read
 	// and a write: same step and sequence, another status and attempts.
-	refused("a release", read(v.ID), step(4), func() {
-		if err := s.ReleaseLease(ctx, v.ID); err != nil {
+	release := func() {
+		if err := s.ReleaseLease(ctx, v.ID, lease); err != nil {
 			t.Fatal(err)
 		}
-	})
-	refused("a claim", read(v.ID), step(4), func() {
-		if _, err := s.Claim(ctx); err != nil {
+	}
+	claim := func() {
+		l, err := s.Claim(ctx, false)
+		if err != nil {
 			t.Fatal(err)
 		}
-	})
+		lease = l.Token
+	}
+	refused("a release", read(v.ID), step(4), release)
+	refused("a claim", read(v.ID), step(4), claim)
+	// Both at once leave the row as it was but for the lease: a runner
+	// that read the video under a lost lease must not write either.
+	refused("another lease", read(v.ID), step(4), func() { release(); claim() })
+	// A lease lost, or held against a step without its token, is left to
+	// the locking way.
+	lost := step(4)
+	lost.LeaseToken = "lost"
+	refused("a lost lease", read(v.ID), lost, func() {})
+	withLease := func(st stephub.Step) stephub.Step {
+		st.LeaseToken = lease
+		return st
+	}
+	mustAppend(v.ID, withLease(step(4)))
+	refused("a held lease", read(v.ID), step(5), func() {})
 
-	keyed := step(5)
+	keyed := withLease(step(5))
 	keyed.IdempotencyKey = "k5"
 	mustAppend(v.ID, keyed)
-	again := step(6)
+	again := withLease(step(6))
 	again.IdempotencyKey = "k5"
 	refused("a stored key", read(v.ID), again, func() {})
-	refused("a refund", read(v.ID), stephub.Step{Step: 6, Progress: 60, Status: stephub.StatusFailed}, func() {})
-	refused("going backwards", read(v.ID), step(2), func() {})
+	refused("a refund", read(v.ID), withLease(stephub.Step{Step: 6, Progress: 60, Status: stephub.StatusFailed}), func() {})
+	refused("going backwards", read(v.ID), withLease(step(2)), func() {})
 }
 
 // TestAppendEventRemembersVideos: on PostgreSQL a store remembers the
@@ -445,7 +465,7 @@ func TestAppendEventRemembersVideos(t *testing.T) {
 	if r, ok := remembered(); !ok || r.Status != stephub.StatusPending || r.LastSeq != 0 {
 		t.Fatalf("after creating the video the store remembers %+v, %t", r, ok)
 	}
-	if _, err := s.Claim(ctx); err != nil {
+	if _, err := s.Claim(ctx, false); err != nil {
 		t.Fatal(err)
 	}
 	if r, ok := remembered(); !ok || r.Status != stephub.StatusProcessing || r.Attempts != 1 {
@@ -520,7 +540,7 @@ func TestQueriesUseTheirIndexes(t *testing.T) {
 	for name, q := range map[string]struct{ explain, index string }{
 		"claim":  {"EXPLAIN EXECUTE claim", "videos_unfinished_idx"},
 		"expiry": {"EXPLAIN EXECUTE expiry(now(), 100)", "videos_unfinished_idx"},
-		"batch":  {"EXPLAIN EXECUTE batch(" + strings.Repeat("NULL, ", 19) + "NULL)", "videos_pkey"},
+		"batch":  {"EXPLAIN EXECUTE batch(" + strings.Repeat("NULL, ", len(new(batchColumns).args())-1) + "NULL)", "videos_pkey"},
 	} {
 		var plan []string
 		if err := conn.SelectContext(ctx, &plan, q.explain); err != nil {

@@ -2,17 +2,15 @@ package storage
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/stephub/stephub"
 )
-
-// ErrLeaseLost is returned by RenewLease when the video is no longer running
-// under a lease: it finished, or it went back to pending after the lease ran
-// out and may be with another worker now.
-var ErrLeaseLost = errors.New("storage: the video's lease is lost")
 
 // The queries that look for pending and for expired videos name their
 // status in the SQL, not as an argument: only then can a prepared
@@ -25,64 +23,80 @@ const (
 		" ORDER BY lease_expires_at LIMIT ?"
 )
 
+// Lease is a video as its runner claimed it, and the token of the lease,
+// which the runner sends with each of its steps (see AppendEvent).
+type Lease struct {
+	Video stephub.Video
+	Token string
+}
+
 // Claim leases the oldest pending video to the caller: it becomes
-// processing, its attempts go up by one, and its lease runs for the Store's
-// lease from now. Concurrent claims, from any number of processes, never
-// get the same video. It returns stephub.ErrNotFound when no video is
-// pending.
-func (s *Store) Claim(ctx context.Context) (stephub.Video, error) {
-	var v stephub.Video
+// processing, its attempts go up by one, its lease runs for the Store's
+// lease from now, under a new token. Concurrent claims, from any number of
+// processes, never get the same video. It returns stephub.ErrNotFound when
+// no video is pending.
+//
+// A fenced lease takes steps only with its token from the start, as the
+// built-in pipeline's does; any other is fenced by its first step with the
+// token, so that workers that never send one keep working.
+func (s *Store) Claim(ctx context.Context, fenced bool) (Lease, error) {
+	l := Lease{Token: newLeaseToken()}
 	err := s.inTx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
 		var id int64
 		if err := get(ctx, tx, &id, pendingQuery+s.skipLocked()); err != nil {
 			return err
 		}
 		t := now()
-		if _, err := exec(ctx, tx, `UPDATE videos SET status = ?, attempts = attempts + 1, lease_expires_at = ?, updated_at = ?
-			WHERE id = ?`, stephub.StatusProcessing, t.Add(s.lease), t, id); err != nil {
+		if _, err := exec(ctx, tx, `UPDATE videos SET status = ?, attempts = attempts + 1, lease_expires_at = ?,
+			lease_token_hash = ?, lease_fenced = ?, updated_at = ?
+			WHERE id = ?`, stephub.StatusProcessing, t.Add(s.lease), hashLeaseToken(l.Token), fenced, t, id); err != nil {
 			return fmt.Errorf("lease video %d: %w", id, err)
 		}
 		var err error
-		v, err = videoByID(ctx, tx, id)
+		l.Video, err = videoByID(ctx, tx, id)
 		return err
 	})
 	if err != nil {
 		if errors.Is(err, stephub.ErrNotFound) {
-			return stephub.Video{}, err
+			return Lease{}, err
 		}
-		return stephub.Video{}, fmt.Errorf("claim a video: %w", err)
+		return Lease{}, fmt.Errorf("claim a video: %w", err)
 	}
-	s.remember(v)
-	return v, nil
+	s.remember(l.Video)
+	return l, nil
 }
 
-// RenewLease extends the lease of a video that is processing, for a runner
-// that has nothing to post yet. It returns ErrLeaseLost when the video is
-// not processing any more.
-func (s *Store) RenewLease(ctx context.Context, videoID int64) error {
+// RenewLease extends the lease token holds on a video that is processing,
+// for a runner that has nothing to post yet. It returns
+// stephub.ErrLeaseLost when the video is not processing under that lease
+// any more.
+func (s *Store) RenewLease(ctx context.Context, videoID int64, token string) error {
 	t := now()
 	var n int64
 	err := s.inTx(ctx, func(ctx context.Context, tx *sqlx.Tx) (err error) {
-		n, err = exec(ctx, tx, "UPDATE videos SET lease_expires_at = ? WHERE id = ? AND status = ?",
-			t.Add(s.lease), videoID, stephub.StatusProcessing)
+		n, err = exec(ctx, tx, "UPDATE videos SET lease_expires_at = ? WHERE id = ? AND status = ? AND lease_token_hash = ?",
+			t.Add(s.lease), videoID, stephub.StatusProcessing, hashLeaseToken(token))
 		return err
 	})
 	if err != nil {
 		return fmt.Errorf("renew the lease of video %d: %w", videoID, err)
 	}
 	if n == 0 {
-		return ErrLeaseLost
+		return stephub.ErrLeaseLost
 	}
 	return nil
 }
 
-// ReleaseLease gives a processing video back to the queue without counting
-// the attempt: for a node that stops its jobs on purpose, so that the next
-// one to claim the video goes on at once from its last step.
-func (s *Store) ReleaseLease(ctx context.Context, videoID int64) error {
+// ReleaseLease gives a video that token's lease holds back to the queue
+// without counting the attempt: for a node that stops its jobs on purpose,
+// so that the next one to claim the video goes on at once from its last
+// step. A lease lost already releases nothing.
+func (s *Store) ReleaseLease(ctx context.Context, videoID int64, token string) error {
 	err := s.inTx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
-		_, err := exec(ctx, tx, `UPDATE videos SET status = ?, lease_expires_at = NULL, attempts = attempts - 1
-			WHERE id = ? AND status = ? AND attempts > 0`, stephub.StatusPending, videoID, stephub.StatusProcessing)
+		_, err := exec(ctx, tx, `UPDATE videos
+			SET status = ?, lease_expires_at = NULL, lease_token_hash = NULL, lease_fenced = ?, attempts = attempts - 1
+			WHERE id = ? AND status = ? AND attempts > 0 AND lease_token_hash = ?`,
+			stephub.StatusPending, false, videoID, stephub.StatusProcessing, hashLeaseToken(token))
 		return err
 	})
 	if err != nil {
@@ -149,4 +163,17 @@ func expiryStep(v stephub.Video, maxAttempts int) stephub.Step {
 	st.Status = stephub.StatusPending
 	st.Message = fmt.Sprintf("⚠️ The worker stopped responding; the job is queued again (attempt %d of %d next)", v.Attempts+1, maxAttempts)
 	return st
+}
+
+// newLeaseToken returns a new lease's token: 128 random bits, as text that
+// travels in a header as is.
+func newLeaseToken() string {
+	return rand.Text()
+}
+
+// hashLeaseToken is what the videos table keeps of a lease token, so that
+// whoever reads the database cannot post with it.
+func hashLeaseToken(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
 }

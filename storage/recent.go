@@ -9,8 +9,8 @@ import (
 // maxRecentVideos bounds recentVideos; when full, it starts over.
 const maxRecentVideos = 10000
 
-// recentVideos remembers each video as this Store last created, claimed or
-// wrote an event to, so that the next event of a job in
+// recentVideos remembers each video as this Store last created, claimed,
+// wrote an event to or read for a post, so that the next event of a job in
 // progress need not read its video first: appendIfUnchanged checks the row
 // anyway, and an entry gone stale (another node wrote the video since)
 // costs one statement that writes nothing. A video that reaches a terminal
@@ -27,7 +27,7 @@ func (r *recentVideos) get(id int64) (stephub.Video, bool) {
 	return v, ok
 }
 
-// put remembers v, keeping only what nextEvent reads.
+// put remembers v, keeping only what nextEvent and checkRunner read.
 func (r *recentVideos) put(v stephub.Video) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -41,6 +41,7 @@ func (r *recentVideos) put(v stephub.Video) {
 	r.videos[v.ID] = stephub.Video{
 		ID: v.ID, Status: v.Status, Step: v.Step, Progress: v.Progress,
 		LastSeq: v.LastSeq, StepStartedAt: v.StepStartedAt, Attempts: v.Attempts,
+		LeaseTokenHash: v.LeaseTokenHash, LeaseFenced: v.LeaseFenced,
 	}
 }
 

@@ -557,8 +557,8 @@ func TestAppendEventStatusChanges(t *testing.T) {
 		if got, _ := s.Video(ctx, v.ID); got.Status != stephub.StatusPending {
 			t.Errorf("video status = %q; want pending", got.Status)
 		}
-		if got, err := s.Claim(ctx); err != nil || got.ID != v.ID {
-			t.Errorf("Claim = %v, %v; want video %d back in the queue", got.ID, err, v.ID)
+		if got, err := s.Claim(ctx, false); err != nil || got.Video.ID != v.ID {
+			t.Errorf("Claim = %v, %v; want video %d back in the queue", got.Video.ID, err, v.ID)
 		}
 	})
 }

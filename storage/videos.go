@@ -12,7 +12,8 @@ import (
 )
 
 const videoColumns = `id, user_id, status, prompt, model, reference_image_url, step, progress,
-	video_url, error, last_seq, cost, created_at, updated_at, step_started_at, attempts, lease_expires_at`
+	video_url, error, last_seq, cost, created_at, updated_at, step_started_at, attempts, lease_expires_at,
+	lease_token_hash, lease_fenced`
 
 // CreateVideo takes v.Cost credits from the user userID and creates the
 // video v for it, pending, in one transaction: either both happen or

@@ -1,9 +1,10 @@
 // Package worker is stephub's reference worker: it claims videos from a
 // stephub server and runs the mock pipeline's eight steps on each, through
 // the same HTTP API that workers in any language use. It shows how to write
-// one: claim with a long poll, post each step with an Idempotency-Key so that
-// a retried post is stored once, retry what the network loses, and stop a job
-// as soon as the server answers 409.
+// one: claim with a long poll, post each step with the claim's lease token
+// (so that a post after the lease was lost stores nothing) and an
+// Idempotency-Key (so that a retried post is stored once), retry what the
+// network loses, and stop a job as soon as the server answers 409.
 package worker
 
 import (
@@ -47,6 +48,16 @@ type Config struct {
 // errStop tells a job to stop: the server refused its next step.
 var errStop = errors.New("worker: the server stopped the job")
 
+// errLeaseLost is the errStop of a job whose lease ran out: the video went
+// back to the queue, and maybe to another worker.
+var errLeaseLost = fmt.Errorf("%w: its lease was lost", errStop)
+
+// job is a claimed video and the token of its lease.
+type job struct {
+	video stephub.Video
+	lease string
+}
+
 // Run claims and runs jobs, Concurrency at a time, until ctx ends. A job
 // that ctx interrupts is left as it is: its lease runs out and the server
 // gives it to another worker.
@@ -81,7 +92,7 @@ func Run(ctx context.Context, cfg Config) error {
 func loop(ctx context.Context, cfg Config) {
 	var refused pipeline.Backoff
 	for ctx.Err() == nil {
-		v, ok, err := claim(ctx, cfg)
+		j, ok, err := claim(ctx, cfg)
 		if errors.Is(err, errStop) {
 			wait := refused.Next()
 			cfg.Logger.Error("claim refused", "err", err, "retry_in_s", wait.Seconds())
@@ -92,37 +103,42 @@ func loop(ctx context.Context, cfg Config) {
 		if !ok {
 			continue
 		}
-		cfg.Logger.Info("claimed", "video_id", v.ID, "from_step", v.Step)
-		err = runJob(ctx, cfg, v)
+		id := j.video.ID
+		cfg.Logger.Info("claimed", "video_id", id, "from_step", j.video.Step)
+		err = runJob(ctx, cfg, j)
 		switch {
 		case err == nil:
-			cfg.Logger.Info("job done", "video_id", v.ID)
+			cfg.Logger.Info("job done", "video_id", id)
+		case errors.Is(err, errLeaseLost):
+			cfg.Logger.Warn("job lost: its lease ran out before its next step", "video_id", id, "err", err)
 		case errors.Is(err, errStop):
-			cfg.Logger.Info("job stopped by the server", "video_id", v.ID, "err", err)
+			cfg.Logger.Info("job stopped by the server", "video_id", id, "err", err)
 		case ctx.Err() != nil:
 		default:
-			cfg.Logger.Warn("job abandoned", "video_id", v.ID, "err", err)
+			cfg.Logger.Warn("job abandoned", "video_id", id, "err", err)
 		}
 	}
 }
 
 // claim long-polls for a job; ok is false when none came. It fails when
 // ctx ends, or with errStop when the server refuses the claim.
-func claim(ctx context.Context, cfg Config) (v stephub.Video, ok bool, err error) {
+func claim(ctx context.Context, cfg Config) (j job, ok bool, err error) {
 	var out struct {
-		Video stephub.Video `json:"video"`
+		Video      stephub.Video `json:"video"`
+		LeaseToken string        `json:"lease_token"`
 	}
 	url := fmt.Sprintf("%s/api/v1/worker/claim?wait=%s", cfg.Server, cfg.ClaimWait)
-	status, err := send(ctx, cfg, url, nil, "", &out)
+	status, err := send(ctx, cfg, url, nil, nil, &out)
 	if err != nil {
-		return stephub.Video{}, false, err
+		return job{}, false, err
 	}
-	return out.Video, status == http.StatusOK, nil
+	return job{video: out.Video, lease: out.LeaseToken}, status == http.StatusOK, nil
 }
 
-// runJob posts the steps of v from where the server has it: a job taken
-// over from a lost worker starts again at the step it was at.
-func runJob(ctx context.Context, cfg Config, v stephub.Video) error {
+// runJob posts the steps of j's video from where the server has it: a job
+// taken over from a lost worker starts again at the step it was at.
+func runJob(ctx context.Context, cfg Config, j job) error {
+	v := j.video
 	// Keys are unique to this claim, so a retried post is stored once and a
 	// later claim's posts are new.
 	nonce := make([]byte, 8)
@@ -144,25 +160,27 @@ func runJob(ctx context.Context, cfg Config, v stephub.Video) error {
 			body["status"], body["video_url"] = step.Status, step.VideoURL
 		}
 		url := fmt.Sprintf("%s/api/v1/videos/%d/events", cfg.Server, v.ID)
-		if _, err := send(ctx, cfg, url, body, fmt.Sprintf("%s-%d", claimID, n), nil); err != nil {
+		header := http.Header{"Lease-Token": {j.lease}, "Idempotency-Key": {fmt.Sprintf("%s-%d", claimID, n)}}
+		if _, err := send(ctx, cfg, url, body, header, nil); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// send POSTs body (nil for none) as JSON and decodes a 200's answer into
-// out, retrying network failures and 5xx/429 answers with backoff until ctx
-// ends. It returns errStop for a 4xx answer: 409 when the job was cancelled
-// or is over, 422 for a step the server will never take.
-func send(ctx context.Context, cfg Config, url string, body any, idempotencyKey string, out any) (int, error) {
+// send POSTs body (nil for none) as JSON with header on top, and decodes a
+// 200's answer into out, retrying network failures and 5xx/429 answers with
+// backoff until ctx ends. It returns errStop for a 4xx answer: 409 when the
+// job was cancelled or is over, or its lease lost (errLeaseLost) or held by
+// another runner, 422 for a step the server will never take.
+func send(ctx context.Context, cfg Config, url string, body any, header http.Header, out any) (int, error) {
 	payload, err := json.Marshal(body)
 	if err != nil {
 		return 0, err
 	}
 	var failing pipeline.Backoff
 	for {
-		status, answer, err := post(ctx, cfg, url, payload, idempotencyKey)
+		status, answer, err := post(ctx, cfg, url, payload, header)
 		switch {
 		case err == nil && status < 300:
 			if out != nil && status == http.StatusOK {
@@ -170,7 +188,11 @@ func send(ctx context.Context, cfg Config, url string, body any, idempotencyKey 
 			}
 			return status, nil
 		case err == nil && status >= 400 && status < 500 && status != http.StatusTooManyRequests:
-			return status, fmt.Errorf("%w: %d %s", errStop, status, bytes.TrimSpace(answer))
+			stop := errStop
+			if errorCode(answer) == stephub.CodeLeaseLost {
+				stop = errLeaseLost
+			}
+			return status, fmt.Errorf("%w: %d %s", stop, status, bytes.TrimSpace(answer))
 		case ctx.Err() != nil:
 			return 0, ctx.Err()
 		}
@@ -182,16 +204,27 @@ func send(ctx context.Context, cfg Config, url string, body any, idempotencyKey 
 	}
 }
 
-func post(ctx context.Context, cfg Config, url string, payload []byte, idempotencyKey string) (int, []byte, error) {
+// errorCode returns the code of a stephub error answer, or "".
+func errorCode(answer []byte) string {
+	var e struct {
+		Error struct {
+			Code string `json:"code"`
+		} `json:"error"`
+	}
+	_ = json.Unmarshal(answer, &e) // anything else has no code
+	return e.Error.Code
+}
+
+func post(ctx context.Context, cfg Config, url string, payload []byte, header http.Header) (int, []byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(payload))
 	if err != nil {
 		return 0, nil, err
 	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
 	req.Header.Set("Authorization", "Bearer "+cfg.Token)
 	req.Header.Set("Content-Type", "application/json")
-	if idempotencyKey != "" {
-		req.Header.Set("Idempotency-Key", idempotencyKey)
-	}
 	resp, err := cfg.Client.Do(req)
 	if err != nil {
 		return 0, nil, err

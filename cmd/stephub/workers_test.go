@@ -253,3 +253,122 @@ func TestWorkerBacksOffRefusedClaims(t *testing.T) {
 		t.Errorf("worker log says nothing of the refusal:\n%s", logs.String())
 	}
 }
+
+// TestWorkerLosesItsLease runs a reference worker too slow for its lease:
+// the video goes back to the queue between two of its steps, its next post
+// (carrying the lost lease's token) is refused with lease_lost, and it stops
+// the job, says so, and claims the video again from its stored step.
+func TestWorkerLosesItsLease(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, url string) {
+		s := startServer(t, url, map[string]string{"PIPELINE": "external", "LEASE": "1s", "MAX_ATTEMPTS": "2"})
+		token := userToken(t, "sluggish")
+		v := generate(t, s, token)
+		logs := &logbuf.Buffer{}
+		startWorker(t, s, 1, "2500ms", logs)
+		events := openStream(t, s, token, v.ID, "").readAll(t)
+		var got []string
+		for _, ev := range events {
+			got = append(got, fmt.Sprintf("%d:%s", ev.Step, ev.Status))
+		}
+		// Claimed twice, each time from step 1; the second lease runs out
+		// too, and with it the attempts.
+		if want := "1:processing 1:pending 1:processing 1:failed"; strings.Join(got, " ") != want {
+			t.Errorf("events %s; want %s", strings.Join(got, " "), want)
+		}
+		if !strings.Contains(logs.String(), `"msg":"job lost: its lease ran out before its next step"`) ||
+			!strings.Contains(logs.String(), "lease_lost") {
+			t.Errorf("the worker did not say it lost its lease:\n%s", logs.String())
+		}
+	})
+}
+
+// postWorker posts body to a video's events as a worker, with header on
+// top, and returns the answer.
+func postWorker(t *testing.T, s *testServer, videoID int64, body any, header map[string]string) (*http.Response, []byte) {
+	t.Helper()
+	return call(t, "POST", fmt.Sprintf("%s/api/v1/videos/%d/events", s.URL, videoID), testWorkerToken, body, header)
+}
+
+// checkAnswer fails unless the answer has the status and, for an error,
+// the code.
+func checkAnswer(t *testing.T, what string, resp *http.Response, body []byte, status int, code string) {
+	t.Helper()
+	if resp.StatusCode != status || (code != "" && !strings.Contains(string(body), `"code":"`+code+`"`)) {
+		t.Errorf("%s: %d %s; want %d %s", what, resp.StatusCode, body, status, code)
+	}
+}
+
+// TestWorkerToldToStopFirst posts to a cancelled and to a completed video,
+// with and without an Idempotency-Key, bodies good and bad: each answer is
+// 409 video_cancelled or video_finished, given before the body is read
+// (the answer closes the connection), and nothing is stored. A retry of a
+// post stored before the end still gets its first answer.
+func TestWorkerToldToStopFirst(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, url string) {
+		s := startServer(t, url, map[string]string{"PIPELINE": "external"})
+		token := userToken(t, "stopper")
+		keyed := map[string]string{"Idempotency-Key": "first"}
+
+		completed := generate(t, s, token)
+		resp, body := postWorker(t, s, completed.ID, workerStep(1), keyed)
+		checkAnswer(t, "first step", resp, body, http.StatusAccepted, "")
+		first := decodeJSON[struct{ ID int64 }](t, body)
+		postWorkerJob(t, s, completed.ID, 0, 2, stephubSteps)
+
+		cancelled := generate(t, s, token)
+		resp, body = postWorker(t, s, cancelled.ID, workerStep(1), keyed)
+		checkAnswer(t, "first step", resp, body, http.StatusAccepted, "")
+		if resp, body := call(t, "POST", fmt.Sprintf("%s/api/v1/videos/%d/cancel", s.URL, cancelled.ID), token, nil, nil); resp.StatusCode != http.StatusOK {
+			t.Fatalf("cancel: %d %s", resp.StatusCode, body)
+		}
+
+		good := `{"step": 5, "message": "late", "progress": 60}`
+		bodies := []struct {
+			name, body string
+			header     map[string]string
+		}{
+			{"a good body", good, nil},
+			{"not JSON", "{broken", nil},
+			{"not application/json", good, map[string]string{"Content-Type": "text/plain"}},
+			{"over 64 KiB", `{"step": 5, "message": "` + strings.Repeat("m", 70<<10) + `", "progress": 60}`, nil},
+			{"the wrong shape", `{"step": "five", "progress": 150}`, nil},
+		}
+		for _, v := range []struct {
+			name string
+			id   int64
+			code string
+		}{
+			{"cancelled", cancelled.ID, "video_cancelled"},
+			{"completed", completed.ID, "video_finished"},
+		} {
+			for _, b := range bodies {
+				for _, key := range []string{"", "never-stored"} {
+					what := fmt.Sprintf("%s video, %s, Idempotency-Key %q", v.name, b.name, key)
+					header := map[string]string{"Idempotency-Key": key}
+					for k, val := range b.header {
+						header[k] = val
+					}
+					resp, body := postWorker(t, s, v.id, b.body, header)
+					checkAnswer(t, what, resp, body, http.StatusConflict, v.code)
+					if !resp.Close {
+						t.Errorf("%s: the answer keeps the connection open; want it sent before the body, with Connection: close", what)
+					}
+				}
+			}
+			// The retry of a post stored before the end is answered as
+			// the first time.
+			resp, body := postWorker(t, s, v.id, workerStep(1), keyed)
+			checkAnswer(t, v.name+" video, a stored post retried", resp, body, http.StatusAccepted, "")
+			if got := decodeJSON[struct{ ID int64 }](t, body); got.ID != first.ID {
+				t.Errorf("%s video, a stored post retried: id %d; want %d, the first answer's", v.name, got.ID, first.ID)
+			}
+		}
+
+		if evs := openStream(t, s, token, completed.ID, "").readAll(t); len(evs) != stephubSteps {
+			t.Errorf("completed video has %d events; want %d: the refused posts stored nothing", len(evs), stephubSteps)
+		}
+		if evs := openStream(t, s, token, cancelled.ID, "").readAll(t); len(evs) != 2 || evs[1].Status != "cancelled" {
+			t.Errorf("cancelled video's events: %+v; want the first step and the cancel", evs)
+		}
+	})
+}
