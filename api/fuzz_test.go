@@ -79,3 +79,54 @@ func FuzzGenerateBody(f *testing.F) {
 		}
 	})
 }
+
+// FuzzWorkerBody reads any body and Idempotency-Key as a worker's post: a
+// refusal is a client error, and an accepted step is one the contract
+// allows and both databases store, its data a compact object.
+func FuzzWorkerBody(f *testing.F) {
+	f.Add([]byte(`{"step": 3, "message": "🤖 Calling Sora 2 API...", "progress": 33}`), "application/json", "job-3")
+	f.Add([]byte(`{"step": 9, "message": "done", "progress": 100, "status": "completed", "video_url": "/v.mp4", "data": {"frames": 120}}`), "application/json", "")
+	f.Add([]byte(`{"step": 2, "message": "oops", "progress": 20, "status": "failed", "error": "GPU\u0000 lost"}`), "application/json", "k")
+	f.Add([]byte(`{"step": 1, "message": "a", "progress": 5, "data": {"x": 1, "x": 2}}`), "application/json", "\xff")
+	f.Add([]byte(`{"step": 1, "message": "a", "progress": 5, "data": [1]}`), "application/json", "")
+	f.Fuzz(func(t *testing.T, body []byte, contentType, key string) {
+		var req workerEventRequest
+		if decodeFuzzed(t, body, contentType, &req) != nil {
+			return
+		}
+		st, problems := req.step(key)
+		if len(problems) > 0 {
+			return
+		}
+		switch {
+		case !onlyKnownKeys(body, namesOf(&req)):
+			t.Fatalf("accepted %q, which has keys the request does not take", body)
+		case st.Step < 1 || st.Step > stephub.TotalSteps+1 || st.Progress < 0 || st.Progress > 100:
+			t.Fatalf("accepted step %d, progress %d", st.Step, st.Progress)
+		case st.Message == "" || textProblem(st.Message, maxMessageChars) != "":
+			t.Fatalf("accepted message %q", st.Message)
+		case st.Status == stephub.StatusCompleted && (st.VideoURL == nil || *st.VideoURL == ""),
+			st.Status == stephub.StatusFailed && (st.Error == nil || *st.Error == ""),
+			st.Status != stephub.StatusProcessing && st.Status != stephub.StatusCompleted && st.Status != stephub.StatusFailed:
+			t.Fatalf("accepted status %q with video_url %v, error %v", st.Status, st.VideoURL, st.Error)
+		case st.VideoURL != nil && textProblem(*st.VideoURL, maxURLChars) != "",
+			st.Error != nil && textProblem(*st.Error, maxMessageChars) != "",
+			textProblem(st.IdempotencyKey, maxIdempotencyKeyLen) != "":
+			t.Fatalf("accepted a string a database cannot store: %q, %q, %q", deref(st.VideoURL), deref(st.Error), st.IdempotencyKey)
+		}
+		if st.Data != nil {
+			var compact bytes.Buffer
+			if json.Compact(&compact, st.Data) != nil || !bytes.Equal(compact.Bytes(), st.Data) ||
+				st.Data[0] != '{' || len(st.Data) > maxDataBytes || !utf8.Valid(st.Data) {
+				t.Fatalf("accepted data %q", st.Data)
+			}
+		}
+	})
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
