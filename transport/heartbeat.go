@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -70,9 +71,10 @@ func (h *heartbeat) add(s *stream, until time.Time) {
 	h.postpone(s)
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if !until.IsZero() {
-		// 1 at the least: a time already past, but not "never".
-		s.beat.ends = max(h.now()+int64(time.Until(until)), 1)
+	// A time past the clock's range is never; one already past is 1,
+	// the earliest end, for 0 means never too.
+	if d, now := time.Until(until), h.now(); !until.IsZero() && int64(d) < math.MaxInt64-now {
+		s.beat.ends = max(now+int64(d), 1)
 	}
 	if !h.running {
 		h.running = true

@@ -112,8 +112,10 @@ func TestHeartbeatEndsStreams(t *testing.T) {
 	h.mu.Unlock()
 	late := &stream{}
 	h.add(late, time.Now().Add(-time.Minute))
+	far := &stream{} // a credential of the year 5138: past the clock's range
+	h.add(far, time.Unix(99999999999, 0))
 
-	names := map[*stream]string{timed: "timed", late: "late"}
+	names := map[*stream]string{timed: "timed", late: "late", far: "far"}
 	came := make(map[string][]int64)
 	for k := base; k <= base+20; k++ {
 		due, _ := h.takeDue(nil, k*tick)
@@ -125,6 +127,9 @@ func TestHeartbeatEndsStreams(t *testing.T) {
 		if got := came[name]; len(got) != 1 || got[0] != want {
 			t.Errorf("%s came up at ticks %v from now; want once, at %d", name, got, want)
 		}
+	}
+	if got := came["far"]; len(got) != 0 || far.pending.Load() != 0 {
+		t.Errorf("far came up at ticks %v with %b pending; want never", got, far.pending.Load())
 	}
 	for _, s := range []*stream{timed, late} {
 		if got := s.pending.Load(); got != dueEnd {

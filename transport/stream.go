@@ -88,7 +88,8 @@ type stream struct {
 	unsent    []byte     // what of *out is still to write
 	outEvents int        // events framed in *out
 	outPing   bool       // *out holds nothing but heartbeats
-	timeUp    bool       // the stream ends once what is queued is written
+	timeUp    bool       // the stream ends once what was queued then is written
+	untilEnd  int        // of what was queued at time-up, the events not yet taken
 	ending    bool       // the stream ends once *out is written,
 	endErr    error      // for this reason;
 	endSent   bool       // and the end of the response went out
@@ -263,8 +264,16 @@ func (s *stream) fill(wait bool) (o outcome, ok bool) {
 		return runHandoff, false
 	}
 	due := s.pending.Swap(0)
-	s.timeUp = s.timeUp || due&dueEnd != 0
-	if s.timeUp && !ending && s.held == nil && len(s.sub.C()) == 0 {
+	switch {
+	case s.timeUp:
+		s.untilEnd -= len(batch)
+	case due&dueEnd != 0:
+		// What is queued now still goes out; what comes after waits
+		// for the next credential, or a steady flow would keep the
+		// stream open for good.
+		s.timeUp, s.untilEnd = true, len(s.sub.C())
+	}
+	if s.timeUp && !ending && s.held == nil && s.untilEnd <= 0 {
 		ending, why = true, ErrExpired
 	}
 	buf := s.st.getBuffer()

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -21,7 +22,7 @@ import (
 // the stream idle with its end unseen, since a closed channel has no
 // length and the end's wake-up came while the stream was running.
 func TestStreamSeesEndBehindFullBatches(t *testing.T) {
-	sub := queuedSubscription(t, 2*maxBatch, 2*maxBatch+1) // the last one overflows
+	sub, _ := queuedSubscription(t, 2*maxBatch, 2*maxBatch+1, 0) // the last one overflows
 	server, client := connPair(t)
 	go io.Copy(io.Discard, client)
 
@@ -48,7 +49,7 @@ func TestStreamSeesEndBehindFullBatches(t *testing.T) {
 // them all, then ends its response, with ErrExpired.
 func TestStreamTimeUpWritesWhatIsQueued(t *testing.T) {
 	const queued = 2*maxBatch + 1
-	sub := queuedSubscription(t, 4*maxBatch, queued)
+	sub, _ := queuedSubscription(t, 4*maxBatch, queued, 0)
 	server, client := connPair(t)
 	got := make(chan []byte, 1)
 	go func() {
@@ -86,9 +87,57 @@ func TestStreamTimeUpWritesWhatIsQueued(t *testing.T) {
 	}
 }
 
+// TestStreamTimeUpEndsDespiteAFlow keeps events coming to a stream whose
+// time is up: it ends once what was queued at time-up is written, rather
+// than stay open for as long as the flow lasts.
+func TestStreamTimeUpEndsDespiteAFlow(t *testing.T) {
+	const queued = 3 * maxBatch
+	sub, publish := queuedSubscription(t, 4*maxBatch, queued, 4<<10)
+	server, client := connPair(t)
+	// Small socket buffers, and a client that publishes as it reads:
+	// the writer cannot run ahead of the flow, so the queue never empties.
+	server.(*net.TCPConn).SetWriteBuffer(64 << 10)
+	client.(*net.TCPConn).SetReadBuffer(64 << 10)
+	go func() {
+		buf := make([]byte, 4<<10)
+		for {
+			if _, err := client.Read(buf); err != nil {
+				return
+			}
+			if len(sub.C()) < queued {
+				publish()
+			}
+		}
+	}()
+
+	st := New(Config{PingInterval: time.Hour})
+	ended := make(chan error, 1)
+	var sent int
+	s := st.newStream(context.Background(), sub, wireSSEChunked, func(n int, err error) {
+		sent = n
+		ended <- err
+	})
+	s.takeOver(server)
+	s.pending.Store(dueEnd)
+	s.start(nil, time.Now().Add(-time.Second), nil)
+	select {
+	case err := <-ended:
+		if err != ErrExpired || sent < queued {
+			t.Errorf("stream ended with %v after %d events; want ErrExpired after at least %d", err, sent, queued)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the stream whose time is up stayed open while events kept coming")
+	}
+	if err := st.Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // queuedSubscription subscribes to a new video of a real store through a
-// hub with the given buffer, and publishes n events to it.
-func queuedSubscription(t *testing.T, buffer, n int) *hub.Subscription {
+// hub with the given buffer, and publishes n events to it; publish
+// publishes the video's next event. Each event carries pad bytes of
+// padding.
+func queuedSubscription(t *testing.T, buffer, n, pad int) (sub *hub.Subscription, publish func()) {
 	t.Helper()
 	ctx := context.Background()
 	store, err := storage.Open(ctx, testdb.SQLite(t))
@@ -108,14 +157,20 @@ func queuedSubscription(t *testing.T, buffer, n int) *hub.Subscription {
 	}
 	h := hub.New(hub.Options{History: store, Buffer: buffer})
 	t.Cleanup(h.Close)
-	sub, err := h.Subscribe(ctx, v.ID, 0)
+	sub, err = h.Subscribe(ctx, v.ID, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for seq := int64(1); seq <= int64(n); seq++ {
-		h.Publish(&hub.Event{VideoID: v.ID, Seq: seq, Data: []byte(`{"id":` + strconv.FormatInt(seq, 10) + `}`)})
+	var seq int64
+	publish = func() {
+		seq++
+		data := `{"id":` + strconv.FormatInt(seq, 10) + `,"pad":"` + strings.Repeat("x", pad) + `"}`
+		h.Publish(&hub.Event{VideoID: v.ID, Seq: seq, Data: []byte(data)})
 	}
-	return sub
+	for range n {
+		publish()
+	}
+	return sub, publish
 }
 
 // connPair returns both ends of a loopback TCP connection, closed when the
