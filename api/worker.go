@@ -129,9 +129,16 @@ func (s *Server) handleWorkerEvent() http.Handler {
 			return
 		}
 		key, lease := r.Header.Get("Idempotency-Key"), r.Header.Get(leaseTokenHeader)
+		// A key that no database could store was never stored: it is
+		// looked up as none, and refused as a field once the post may
+		// go on.
+		storedKey := key
+		if textProblem(key, maxIdempotencyKeyLen) != "" {
+			storedKey = ""
+		}
 		// Before the body: the answer closes the connection rather than
 		// wait for a body that would be refused anyway.
-		if err := s.Store.ForecastPost(r.Context(), id, key, lease); err != nil {
+		if err := s.Store.ForecastPost(r.Context(), id, storedKey, lease); err != nil {
 			s.writeError(w, r, err)
 			return
 		}
@@ -150,7 +157,7 @@ func (s *Server) handleWorkerEvent() http.Handler {
 			// up on its connection. The store checks again as it
 			// appends, so only a refused body costs this read.
 			if !errors.Is(err, errBodyTimeout) {
-				if verr := s.Store.CheckPost(r.Context(), id, key, lease); verr != nil {
+				if verr := s.Store.CheckPost(r.Context(), id, storedKey, lease); verr != nil {
 					err = verr
 				}
 			}

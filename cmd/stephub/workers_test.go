@@ -342,7 +342,7 @@ func TestWorkerToldToStopFirst(t *testing.T) {
 			{"completed", completed.ID, "video_finished"},
 		} {
 			for _, b := range bodies {
-				for _, key := range []string{"", "never-stored"} {
+				for _, key := range []string{"", "never-stored", "\xff\xfe not UTF-8", strings.Repeat("k", 300)} {
 					what := fmt.Sprintf("%s video, %s, Idempotency-Key %q", v.name, b.name, key)
 					header := map[string]string{"Idempotency-Key": key}
 					for k, val := range b.header {
