@@ -209,66 +209,110 @@ func (k *knownUsers) add(id string) {
 // been noticed.
 const slotWait = time.Second
 
+// maxSlotWaiters bounds the streams of one user that wait for a slot at
+// once; more are refused at once, so that the wait cannot be used to hold
+// connections.
+const maxSlotWaiters = 4
+
 // streamCounter caps each user's concurrent streams. It is safe for
 // concurrent use.
 type streamCounter struct {
-	max  int
-	mu   sync.Mutex
-	open map[string]int
-	// freed is closed, and replaced, when a user at the cap ends a
-	// stream, waking the acquires that wait for a slot.
+	max   int
+	mu    sync.Mutex
+	users map[string]*userStreams
+}
+
+// userStreams is one user's count of streams.
+type userStreams struct {
+	open, waiting int
+	// freed is closed when one of the user's streams ends while others
+	// wait for a slot; nil while none waits.
 	freed chan struct{}
 }
 
 func newStreamCounter(max int) *streamCounter {
-	return &streamCounter{max: max, open: make(map[string]int), freed: make(chan struct{})}
+	return &streamCounter{max: max, users: make(map[string]*userStreams)}
 }
 
-// acquire counts a new stream of the user, waiting up to slotWait for a
-// slot when the user is at the cap; then it fails with ErrTooManyStreams.
-// The returned func releases the slot.
+// acquire counts a new stream of the user. At the cap it waits up to
+// slotWait for a slot, unless maxSlotWaiters already wait, and then fails
+// with ErrTooManyStreams. The returned func releases the slot.
 func (c *streamCounter) acquire(ctx context.Context, user string) (release func(), err error) {
-	var timeout <-chan time.Time
+	freed, ok := c.take(user, false)
+	if ok {
+		return func() { c.release(user) }, nil
+	}
+	if freed == nil {
+		return nil, stephub.ErrTooManyStreams
+	}
+	defer c.stopWaiting(user)
+	t := time.NewTimer(slotWait)
+	defer t.Stop()
 	for {
-		freed, ok := c.take(user)
-		if ok {
-			return func() { c.release(user) }, nil
-		}
-		if timeout == nil {
-			t := time.NewTimer(slotWait)
-			defer t.Stop()
-			timeout = t.C
-		}
 		select {
 		case <-freed:
-		case <-timeout:
+		case <-t.C:
 			return nil, stephub.ErrTooManyStreams
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
+		if freed, ok = c.take(user, true); ok {
+			return func() { c.release(user) }, nil
+		}
 	}
 }
 
-// take counts a stream of the user if the cap allows; otherwise it returns
-// the channel that tells of the next slot freed.
-func (c *streamCounter) take(user string) (freed <-chan struct{}, ok bool) {
+// take counts a stream of the user if the cap allows. Otherwise it returns
+// the channel that tells of the next slot freed, counting the caller as a
+// waiter unless it waits already, or nil when too many wait.
+func (c *streamCounter) take(user string, waiting bool) (freed <-chan struct{}, ok bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.max > 0 && c.open[user] >= c.max {
-		return c.freed, false
+	u := c.users[user]
+	if u == nil {
+		u = new(userStreams)
+		c.users[user] = u
 	}
-	c.open[user]++
-	return nil, true
+	if c.max <= 0 || u.open < c.max {
+		u.open++
+		return nil, true
+	}
+	if !waiting {
+		if u.waiting >= maxSlotWaiters {
+			return nil, false
+		}
+		u.waiting++
+	}
+	if u.freed == nil {
+		u.freed = make(chan struct{})
+	}
+	return u.freed, false
+}
+
+// stopWaiting uncounts a waiter of the user.
+func (c *streamCounter) stopWaiting(user string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	u := c.users[user]
+	u.waiting--
+	c.forget(user, u)
 }
 
 func (c *streamCounter) release(user string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.open[user] == c.max {
-		close(c.freed)
-		c.freed = make(chan struct{})
+	u := c.users[user]
+	u.open--
+	if u.freed != nil {
+		close(u.freed)
+		u.freed = nil
 	}
-	if c.open[user]--; c.open[user] == 0 {
-		delete(c.open, user)
+	c.forget(user, u)
+}
+
+// forget drops the count of a user with no stream and no waiter.
+func (c *streamCounter) forget(user string, u *userStreams) {
+	if u.open == 0 && u.waiting == 0 {
+		delete(c.users, user)
 	}
 }
