@@ -112,7 +112,7 @@ func cors(allowed []string, next http.Handler) http.Handler {
 		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
 			if ok {
 				h := w.Header()
-				h.Set("Access-Control-Allow-Methods", "GET, POST, PUT, OPTIONS")
+				h.Set("Access-Control-Allow-Methods", "GET, HEAD, POST, PUT, DELETE, OPTIONS")
 				h.Set("Access-Control-Allow-Headers", corsHeaders)
 				h.Set("Access-Control-Max-Age", preflightMaxAge)
 			}

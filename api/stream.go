@@ -38,7 +38,9 @@ func (s *Server) handleStream(name string) http.Handler {
 			return
 		}
 		if name == transport.WebSocket {
-			if !transport.IsWebSocketUpgrade(r) {
+			// HEAD cannot upgrade: it gets what a GET without an
+			// upgrade gets.
+			if r.Method == http.MethodHead || !transport.IsWebSocketUpgrade(r) {
 				s.writeError(w, r, errNotWebSocket)
 				return
 			}

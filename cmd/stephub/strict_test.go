@@ -58,6 +58,13 @@ func TestHeadAndOptions(t *testing.T) {
 			t.Errorf("OPTIONS %s: %d, Allow %q; want 204, %q", path, opts.StatusCode, got, want)
 		}
 	}
+	// HEAD cannot open a WebSocket: it is answered as a GET without an
+	// upgrade is.
+	upgrade := map[string]string{"Connection": "Upgrade", "Upgrade": "websocket",
+		"Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}
+	if resp, _ := call(t, "HEAD", fmt.Sprintf("%s/api/v1/videos/%d/ws", s.URL, v.ID), alice, nil, upgrade); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("HEAD /ws with upgrade headers: %d %q; want 400", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
 	// A method a route does not take is a 405 that says which it does.
 	resp, body := call(t, "DELETE", s.URL+"/healthz", "", nil, nil)
 	if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != "GET, HEAD, OPTIONS" {
