@@ -53,13 +53,14 @@ func isHTTPS(r *http.Request) bool {
 }
 
 // signInByLink lets GET /?token=<token> (and /videos/{id}?token=) sign a
-// browser in, as the contract's sign-in link does: a valid token becomes
+// browser in, as the contract's sign-in link does, unless another site's
+// page sent it there (see crossSite): a valid token becomes
 // the session cookie, and any other signs the browser out, so that the
 // page never shows someone else's session for a link that did not work.
 // The page then takes the token out of the address bar.
 func (s *Server) signInByLink(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if q := r.URL.Query(); q.Has("token") {
+		if q := r.URL.Query(); q.Has("token") && !crossSite(r) {
 			token := q.Get("token")
 			if c, err := s.accessToken(token); err == nil {
 				setSession(w, r, token, c.expires)
@@ -69,6 +70,16 @@ func (s *Server) signInByLink(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// crossSite reports whether the browser says the request comes from
+// another site's page. A sign-in link followed from there neither signs in
+// nor out: any page could otherwise sign its visitors into an account of
+// its choosing. Typed and bookmarked addresses say "none"; browsers that
+// send no Sec-Fetch-Site are let through.
+func crossSite(r *http.Request) bool {
+	site := r.Header.Get("Sec-Fetch-Site")
+	return site != "" && site != "none" && site != "same-origin"
 }
 
 // handleSignIn answers POST /api/v1/session, which requireUser lets in by

@@ -358,6 +358,16 @@ func TestSessionCookie(t *testing.T) {
 	if c := get(t, "/", nil); c != nil {
 		t.Errorf("GET / without a token sets %+v; want no cookie", c)
 	}
+	// A sign-in link followed from another site's page neither signs in
+	// nor out (login CSRF); one typed in the address bar does.
+	for _, link := range []string{"/?token=" + token, "/?token=not-a-token"} {
+		if c := get(t, link, map[string]string{"Sec-Fetch-Site": "cross-site"}); c != nil {
+			t.Errorf("GET %s from another site sets %+v; want no cookie", link[:12], c)
+		}
+	}
+	if c := get(t, "/?token="+token, map[string]string{"Sec-Fetch-Site": "none"}); c == nil || c.Value != token {
+		t.Errorf("GET /?token= typed in the address bar sets %+v; want the session", c)
+	}
 
 	cookie := map[string]string{"Cookie": "stephub_session=" + token}
 	withHeader := map[string]string{"Cookie": "stephub_session=" + token, "X-Requested-With": "stephub"}
