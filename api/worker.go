@@ -138,7 +138,13 @@ func (s *Server) handleWorkerEvent() http.Handler {
 		}
 		// Before the body: the answer closes the connection rather than
 		// wait for a body that would be refused anyway.
-		if err := s.Store.ForecastPost(r.Context(), id, storedKey, lease); err != nil {
+		err = s.Store.ForecastPost(r.Context(), id, storedKey, lease)
+		if err == nil && s.Jobs.RunsEveryVideo() {
+			// Even a pending video, which a post would otherwise claim,
+			// is the built-in pipeline's to run.
+			err = stephub.ErrLeaseHeld
+		}
+		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}

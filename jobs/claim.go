@@ -30,6 +30,10 @@ func (s *Service) pendingSignal() <-chan struct{} {
 	return s.pending
 }
 
+// RunsEveryVideo reports whether the built-in pipeline runs every video,
+// leaving workers nothing to claim or post.
+func (s *Service) RunsEveryVideo() bool { return s.mock }
+
 // Claim leases the oldest pending video to a worker, waiting up to wait
 // for one to come. The lease is fenced by the worker's first post with its
 // token (see storage.Store.Claim). It returns stephub.ErrNotFound when none

@@ -141,5 +141,13 @@ func TestMockLeaseRefusesWorkers(t *testing.T) {
 		resp, body = postWorker(t, s, v.ID, intruder, leased("someone-elses"))
 		checkAnswer(t, "a post with a token", resp, body, http.StatusConflict, "lease_lost")
 		checkComplete(t, "the mock job", append(seen, st.readAll(t)...))
+
+		// Nor can a worker take a video the pipeline has not claimed yet
+		// (the user's credits pay for 9 more).
+		for range 9 {
+			v := generate(t, s, token)
+			resp, body := postWorker(t, s, v.ID, workerStep(1), nil)
+			checkAnswer(t, "a post right after generate", resp, body, http.StatusConflict, "lease_held")
+		}
 	})
 }
