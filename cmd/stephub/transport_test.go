@@ -263,8 +263,9 @@ type arrival struct {
 // quick steps do, to readers that hand on what they read as soon as it
 // arrives: Go's HTTP client on HTTP/1.1 and HTTP/2, and Python's requests
 // with iter_lines on HTTP/1.1, with and without TLS. Each must see every
-// event within 100 ms of its post: a body that is not chunked left
-// requests waiting for more bytes, a step or two late.
+// event before the next is posted (within 250 ms, leaving room for a busy
+// machine): a body that is not chunked left requests waiting for more
+// bytes, a step or two late.
 func TestReadersGetEachEventAtOnce(t *testing.T) {
 	python := pythonWithRequests(t)
 	plain := startServer(t, testdb.SQLite(t), map[string]string{"PIPELINE": "external"})
@@ -331,8 +332,8 @@ func TestReadersGetEachEventAtOnce(t *testing.T) {
 					if a.id != int64(seen) {
 						t.Fatalf("event %d came as number %d", a.id, seen)
 					}
-					if late := a.at.Sub(posted[a.id]); late > 100*time.Millisecond {
-						t.Errorf("event %d reached the reader %v after it was posted; want within 100ms", a.id, late.Round(time.Millisecond))
+					if late := a.at.Sub(posted[a.id]); late > 250*time.Millisecond {
+						t.Errorf("event %d reached the reader %v after it was posted; want within 250ms, before the next", a.id, late.Round(time.Millisecond))
 					}
 				case <-timeout:
 					t.Fatalf("%d of %d events within 10 s", seen, events)
