@@ -58,7 +58,7 @@ class Job:
     is: the lease runs out and the video goes back to the queue.
 
     A Job is safe to use from several threads: its posts go out one at a
-    time, in the order they were called.
+    time, each after the one before it was answered.
     """
 
     #: renew_message is what a renewal posts when the job has posted no
