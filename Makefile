@@ -4,8 +4,11 @@ BIN      ?= bin
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X main.version=$(VERSION)
 PG_ADMIN ?= postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable
+PYTHON   ?= python3
+# The Python worker library's tests, against $(BIN)/stephub.
+PYTEST   := STEPHUB_BIN=$(BIN)/stephub PYTHONDONTWRITEBYTECODE=1 $(PYTHON) -m unittest discover -s clients/python -t clients/python
 
-.PHONY: help run build test fuzz bench load cluster check-postgres
+.PHONY: help run build test test-python fuzz bench load cluster check-postgres
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -16,11 +19,15 @@ run: build ## run the server on the embedded SQLite database with the mock pipel
 build: ## build bin/stephub
 	go build -ldflags "$(LDFLAGS)" -o $(BIN)/stephub ./cmd/stephub
 
-test: check-postgres ## go vet, every test with -race (product and bench/), then each fuzz target for 3 s (needs PostgreSQL, see the README)
+test: check-postgres build ## go vet, every test with -race (product and bench/), the Python worker library's tests, then each fuzz target for 3 s (needs PostgreSQL, see the README)
 	go vet ./...
 	go test -race -count=1 ./...
 	cd bench && go vet ./... && go test -race -count=1 ./...
+	$(PYTEST)
 	scripts/fuzz 3s
+
+test-python: build ## the Python worker library's tests (clients/python) against a real bin/stephub
+	$(PYTEST)
 
 fuzz: ## run each fuzz target for FUZZTIME (default 1m)
 	scripts/fuzz $(or $(FUZZTIME),1m)
