@@ -144,8 +144,14 @@ func (s *Server) originAllowed(r *http.Request) bool {
 }
 
 // Listen wraps ln so that the connections of SSE streams that end
-// cleanly serve their client's next request; serve on what it returns.
+// cleanly serve their client's next request; serve on what it returns,
+// with ConnState as the http.Server's ConnState hook.
 func (s *Server) Listen(ln net.Listener) net.Listener { return s.streamer.Listen(ln) }
+
+// ConnState tells the listener of Listen which connections it gave back
+// began a request, so that shutdown closes the others at once, as the idle
+// keep-alive connections they are.
+func (s *Server) ConnState(c net.Conn, state http.ConnState) { s.streamer.ConnState(c, state) }
 
 // Wait blocks until every stream has ended, or ctx ends. Call it after
 // http.Server.Shutdown, which does not track the connections streams take

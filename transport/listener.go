@@ -2,6 +2,7 @@ package transport
 
 import (
 	"net"
+	"net/http"
 	"sync"
 	"time"
 )
@@ -14,8 +15,12 @@ type Listener struct {
 	net.Listener
 	setDeadline func(time.Time) error
 
-	mu     sync.Mutex
-	back   []net.Conn // handed back, to be accepted
+	mu   sync.Mutex
+	back []net.Conn // handed back, to be accepted
+	// idle are the connections accepted again that have not begun a
+	// request: idle keep-alive connections, which net/http does not
+	// know for such, and would wait for at shutdown.
+	idle   map[net.Conn]struct{}
 	closed bool
 }
 
@@ -28,7 +33,7 @@ func (st *Streamer) Listen(ln net.Listener) net.Listener {
 	if !ok {
 		return ln
 	}
-	l := &Listener{Listener: ln, setDeadline: d.SetDeadline}
+	l := &Listener{Listener: ln, setDeadline: d.SetDeadline, idle: make(map[net.Conn]struct{})}
 	st.reuse.Store(l)
 	return l
 }
@@ -52,17 +57,33 @@ func (l *Listener) Accept() (net.Conn, error) {
 	}
 }
 
-// Close closes the listener and the connections handed back to it that
-// were not accepted yet.
+// Close closes the listener, the connections handed back to it that were
+// not accepted yet, and those accepted again that have not begun a
+// request. http.Server.Shutdown calls it first, and then waits only for
+// requests in flight.
 func (l *Listener) Close() error {
 	l.mu.Lock()
-	back := l.back
-	l.back, l.closed = nil, true
+	conns := l.back
+	for c := range l.idle {
+		conns = append(conns, c)
+	}
+	l.back, l.idle, l.closed = nil, nil, true
 	l.mu.Unlock()
-	for _, c := range back {
+	for _, c := range conns {
 		c.Close()
 	}
 	return l.Listener.Close()
+}
+
+// ConnState is for http.Server.ConnState: it tells the listener which of
+// the connections it accepted again began a request, or closed.
+func (l *Listener) ConnState(c net.Conn, state http.ConnState) {
+	if state == http.StateNew {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.idle, c)
 }
 
 func (l *Listener) pop() net.Conn {
@@ -74,6 +95,7 @@ func (l *Listener) pop() net.Conn {
 	c := l.back[0]
 	l.back[0] = nil
 	l.back = l.back[1:]
+	l.idle[c] = struct{}{}
 	return c
 }
 
@@ -98,6 +120,14 @@ func (l *Listener) handBack(c net.Conn) bool {
 	l.mu.Unlock()
 	l.setDeadline(aLongTimeAgo)
 	return true
+}
+
+// ConnState is for http.Server.ConnState, when serving on what Listen
+// returned: see Listener.ConnState.
+func (st *Streamer) ConnState(c net.Conn, state http.ConnState) {
+	if l := st.reuse.Load(); l != nil {
+		l.ConnState(c, state)
+	}
 }
 
 // handBack gives c back to the Streamer's listener, if it has one that

@@ -143,6 +143,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	// SSE connections that end cleanly come back through the listener,
 	// to serve their client's next request.
 	ln = handler.Listen(ln)
+	srv.ConnState = handler.ConnState
 	served := make(chan error, 1)
 	go func() {
 		if tlsConfig != nil {
