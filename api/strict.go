@@ -46,21 +46,16 @@ func keyProblems(body []byte, names map[string]bool) map[string]string {
 		return nil
 	}
 	problems := make(map[string]string)
-	seen := make(map[string]bool)
-	for dec.More() {
-		tok, _ := dec.Token()
-		key := tok.(string)
+	eachMember(dec, func(key string, again bool, nested string) {
 		switch {
-		case seen[key]:
+		case nested != "":
+			problems[key] = "has the key " + strconv.Quote(nested) + " more than once"
+		case again:
 			problems[key] = "appears more than once"
 		case !names[key]:
 			problems[key] = "is not a field of this request" + suggestion(key, names)
 		}
-		seen[key] = true
-		if dup := repeatedKey(dec); dup != "" {
-			problems[key] = "has the key " + strconv.Quote(dup) + " more than once"
-		}
-	}
+	})
 	if len(problems) == 0 {
 		return nil
 	}
@@ -77,36 +72,47 @@ func suggestion(key string, names map[string]bool) string {
 	return ""
 }
 
+// eachMember reads the members of an object whose opening brace dec has
+// read, through its closing brace, telling member each key, whether the
+// object had it before, and a key that some object within its value
+// repeats ("" if none).
+func eachMember(dec *json.Decoder, member func(key string, again bool, nested string)) {
+	seen := make(map[string]bool)
+	for dec.More() {
+		tok, _ := dec.Token()
+		key := tok.(string)
+		member(key, seen[key], repeatedKey(dec))
+		seen[key] = true
+	}
+	dec.Token() // the closing brace
+}
+
 // repeatedKey reads the next value from dec, which holds valid JSON, and
 // returns a key that some object within it repeats, or "".
 func repeatedKey(dec *json.Decoder) string {
-	tok, _ := dec.Token()
-	switch tok {
-	case json.Delim('{'):
-		seen := make(map[string]bool)
-		found := ""
-		for dec.More() {
-			k, _ := dec.Token()
-			key := k.(string)
-			if seen[key] && found == "" {
-				found = key
-			}
-			seen[key] = true
-			if dup := repeatedKey(dec); dup != "" && found == "" {
-				found = dup
-			}
+	found := ""
+	note := func(key string) {
+		if found == "" {
+			found = key
 		}
-		dec.Token() // the closing brace
-		return found
+	}
+	switch tok, _ := dec.Token(); tok {
+	case json.Delim('{'):
+		eachMember(dec, func(key string, again bool, nested string) {
+			if again {
+				note(key)
+			}
+			if nested != "" {
+				note(nested)
+			}
+		})
 	case json.Delim('['):
-		found := ""
 		for dec.More() {
-			if dup := repeatedKey(dec); dup != "" && found == "" {
-				found = dup
+			if dup := repeatedKey(dec); dup != "" {
+				note(dup)
 			}
 		}
 		dec.Token() // the closing bracket
-		return found
 	}
-	return ""
+	return found
 }
