@@ -106,7 +106,11 @@ func (s *Service) runMock(ctx context.Context, l storage.Lease) (over bool) {
 			err = s.holdLease(ctx, l, s.delay.Next())
 		}
 		if err == nil {
-			err = s.postMockStep(ctx, l, pipeline.Step(n))
+			// A video another runner took further keeps its progress:
+			// neither goes backwards.
+			step := pipeline.Step(n)
+			step.Progress = max(step.Progress, l.Video.Progress)
+			err = s.postMockStep(ctx, l, step)
 		}
 		var refused *stephub.Error
 		switch {

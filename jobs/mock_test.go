@@ -152,3 +152,24 @@ func TestMockGoesOnAfterItsLeaseRanOut(t *testing.T) {
 		t.Errorf("%d requeue events; want 1", requeued)
 	}
 }
+
+// TestMockGoesOnFromAnotherRunnersProgress claims again a video that
+// another runner took to 90 %, after its lease ran out: the mock pipeline's
+// own progress for the next steps is lower, and it goes on from 90 % rather
+// than have its steps refused for going backwards.
+func TestMockGoesOnFromAnotherRunnersProgress(t *testing.T) {
+	svc, store, db, _ := mockService(t, 200*time.Millisecond)
+	v := newVideo(t, svc)
+	eventually(t, "the first step", func() bool { return video(t, store, v.ID).Step >= 1 })
+	eventually(t, "the video claimed again", func() bool {
+		if _, err := db.ExecContext(t.Context(), `UPDATE videos SET progress = 90, lease_expires_at = '2000-01-01 00:00:00+00:00'
+			WHERE id = ? AND attempts = 1`, v.ID); err != nil {
+			t.Fatal(err)
+		}
+		return video(t, store, v.ID).Attempts == 2
+	})
+	eventually(t, "the job to end", func() bool { return video(t, store, v.ID).Status.Terminal() })
+	if got := video(t, store, v.ID); got.Status != stephub.StatusCompleted || got.Attempts != 2 {
+		t.Errorf("video %s after %d claims; want completed after 2", got.Status, got.Attempts)
+	}
+}
