@@ -2,6 +2,8 @@ package api
 
 import (
 	"net/http"
+	"slices"
+	"strings"
 
 	"github.com/julienschmidt/httprouter"
 )
@@ -26,15 +28,48 @@ type router struct {
 
 func newRouter(observe func(string, http.Handler) http.Handler, notFound, notAllowed http.Handler) *router {
 	mux := httprouter.New()
+	rt := &router{mux: mux, observe: observe, byValue: make(map[string]map[string]http.Handler)}
 	mux.NotFound = notFound
-	mux.MethodNotAllowed = notAllowed
+	mux.MethodNotAllowed = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rt.correctAllow(w.Header(), r.URL.Path)
+		notAllowed.ServeHTTP(w, r)
+	})
 	// OPTIONS requests that are not preflights (the CORS middleware answers
 	// those) get the route's Allow header and no body.
-	mux.GlobalOPTIONS = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	mux.GlobalOPTIONS = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rt.correctAllow(w.Header(), r.URL.Path)
 		w.WriteHeader(http.StatusNoContent)
 	})
-	return &router{mux: mux, observe: observe, byValue: make(map[string]map[string]http.Handler)}
+	return rt
 }
+
+// correctAllow takes out of the Allow header that httprouter set for path
+// the methods that only reach a besideWildcard route, unless path is that
+// route: httprouter sees POST on /api/v1/videos/:id, but only
+// /api/v1/videos/generate answers it.
+func (rt *router) correctAllow(h http.Header, path string) {
+	methods := strings.Split(h.Get("Allow"), ", ")
+	methods = slices.DeleteFunc(methods, func(method string) bool {
+		byValue, ok := rt.byValue[method+" "+wildcardTwin(path)]
+		_, served := byValue[lastSegment(path)]
+		return ok && !served
+	})
+	h.Set("Allow", strings.Join(methods, ", "))
+}
+
+// wildcardTwin is the besideWildcard pattern whose wildcard, the last
+// segment, path would fill, or "".
+func wildcardTwin(path string) string {
+	for _, alias := range besideWildcard {
+		prefix, _ := strings.CutSuffix(alias.pattern, ":"+alias.param)
+		if rest, ok := strings.CutPrefix(path, prefix); ok && rest != "" && !strings.Contains(rest, "/") {
+			return alias.pattern
+		}
+	}
+	return ""
+}
+
+func lastSegment(path string) string { return path[strings.LastIndexByte(path, '/')+1:] }
 
 // handle registers h for method and pattern, and for HEAD too when method
 // is GET, as RFC 9110 asks: net/http sends the head and drops the body.

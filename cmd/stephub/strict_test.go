@@ -52,6 +52,9 @@ func TestHeadAndOptions(t *testing.T) {
 		"/api/v1/worker/claim":    "OPTIONS, POST",
 		"/api/v1/admin/users/x":   "OPTIONS, PUT",
 		"/api/v1/videos/1/cancel": "OPTIONS, POST",
+		// POST reaches /api/v1/videos/:id only for generate.
+		"/api/v1/videos/5":        "GET, HEAD, OPTIONS",
+		"/api/v1/videos/generate": "GET, HEAD, OPTIONS, POST",
 	} {
 		opts, _ := call(t, "OPTIONS", s.URL+path, "", nil, nil)
 		if got := opts.Header.Get("Allow"); opts.StatusCode != http.StatusNoContent || got != want {
