@@ -19,12 +19,12 @@ run: build ## run the server on the embedded SQLite database with the mock pipel
 build: ## build bin/stephub
 	go build -ldflags "$(LDFLAGS)" -o $(BIN)/stephub ./cmd/stephub
 
-test: check-postgres build ## go vet, every test with -race (product and bench/), the Python worker library's tests, then each fuzz target for 3 s (needs PostgreSQL, see the README)
+test: check-postgres build ## go vet, every test with -race (product and bench/), the Python worker library's tests, then each fuzz target for 10,000 inputs (needs PostgreSQL, see the README)
 	go vet ./...
 	go test -race -count=1 ./...
 	cd bench && go vet ./... && go test -race -count=1 ./...
 	$(PYTEST)
-	scripts/fuzz 3s
+	scripts/fuzz 10000x
 
 test-python: build ## the Python worker library's tests (clients/python) against a real bin/stephub
 	$(PYTEST)
