@@ -5,7 +5,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -X main.version=$(VERSION)
 PG_ADMIN ?= postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable
 
-.PHONY: help run build test fuzz bench load cluster check-postgres
+.PHONY: help run build test test-js js js-size fuzz bench load cluster check-postgres check-node
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -16,11 +16,24 @@ run: build ## run the server on the embedded SQLite database with the mock pipel
 build: ## build bin/stephub
 	go build -ldflags "$(LDFLAGS)" -o $(BIN)/stephub ./cmd/stephub
 
-test: check-postgres ## go vet, every test with -race (product and bench/), then each fuzz target for 3 s (needs PostgreSQL, see the README)
+test: check-postgres check-node ## go vet, every test with -race (product and bench/), each fuzz target for 3 s, then test-js (needs PostgreSQL and Node.js, see the README)
 	go vet ./...
 	go test -race -count=1 ./...
 	cd bench && go vet ./... && go test -race -count=1 ./...
 	scripts/fuzz 3s
+	$(MAKE) test-js
+
+# The JavaScript client (clients/js) installs only what its lockfile pins,
+# with npm ci. Node.js and npm are Debian's packages nodejs and npm (.ci/run
+# installs them when missing); any Node.js 18 or later does.
+test-js: check-node build ## the JavaScript client: dist/ and the OpenAPI types up to date, then its tests against bin/stephub
+	cd clients/js && npm ci --no-audit --no-fund && STEPHUB_BIN=$(abspath $(BIN))/stephub npm test
+
+js: check-node ## regenerate the JavaScript client's OpenAPI types (from api/openapi.yaml) and dist/ (commit both)
+	cd clients/js && npm ci --no-audit --no-fund && npm run types && npm run build
+
+js-size: check-node ## the JavaScript client's size, bundled and minified, and gzipped
+	cd clients/js && npm ci --no-audit --no-fund && npm run size
 
 fuzz: ## run each fuzz target for FUZZTIME (default 1m)
 	scripts/fuzz $(or $(FUZZTIME),1m)
@@ -35,6 +48,9 @@ cluster: build ## three nodes on :8001-:8003 sharing DATABASE_URL (a postgres://
 	@case "$(DATABASE_URL)" in postgres://*|postgresql://*) ;; *) echo "set DATABASE_URL to a postgres:// URL"; exit 1;; esac
 	@pids=""; trap 'kill -TERM $$pids; wait' INT TERM; \
 	for port in 8001 8002 8003; do ADDR=:$$port $(BIN)/stephub serve & pids="$$pids $$!"; done; wait
+
+check-node:
+	@command -v node >/dev/null && command -v npm >/dev/null || { echo "Node.js and npm are missing: the JavaScript client's tests need them (apt-get install nodejs npm)"; exit 1; }
 
 check-postgres:
 	@pg_isready -q -h 127.0.0.1 -p 5432 || { echo "PostgreSQL is not reachable on 127.0.0.1:5432: the tests need it (see the README)"; exit 1; }

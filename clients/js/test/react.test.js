@@ -122,7 +122,8 @@ describe("useVideoStream", () => {
     await waitFor("a's third step", () => page.text("count") === "3");
     assert.deepEqual(page.recent(), ["[1] a one", "[2] a two", "[3] a three"]);
 
-    page.render({ videoId: b.id, options });
+    const errors = [];
+    page.render({ videoId: b.id, options: { ...options, onError: (message) => errors.push(message) } });
     await waitFor("b's stream", () => page.text("conn") === "● Connected" && page.text("count") === "0");
     assert.deepEqual(page.recent(), []);
     await waitFor("one stream, b's", async () => (await activeStreams(s, "sse")) === 1);
@@ -132,8 +133,6 @@ describe("useVideoStream", () => {
     assert.deepEqual(page.recent(), ["[1] b one"]);
 
     // A failed job: the error, and onError.
-    const errors = [];
-    page.render({ videoId: b.id, options: { ...options, onError: (message) => errors.push(message) } });
     await postStep(s, b.id, { step: 2, message: "b broke", progress: 20, status: "failed", error: "the renderer crashed" });
     await waitFor("the failure", () => page.text("status") === "failed");
     assert.equal(page.text("error"), "the renderer crashed");
