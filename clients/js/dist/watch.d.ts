@@ -101,7 +101,8 @@ export declare function isTerminal(status: string | null | undefined): boolean;
  * delivered; an event is never delivered twice. It asks getToken again
  * after a 401 and after a stream ends because its credential expired (the
  * WebSocket close code 4001, or an SSE stream ending as its ticket
- * expires). It gives up, with state "error", on 400, 401 (when a fresh
+ * expires), and dials again at once, staying "open" through that
+ * handover. It gives up, with state "error", on 400, 401 (when a fresh
  * token does not help), 402, 403 and 404, and after maxRefusals 429s or
  * refused WebSockets in a row.
  */

@@ -31,7 +31,8 @@ const EXPIRY_SLACK_MS = 1000;
  * delivered; an event is never delivered twice. It asks getToken again
  * after a 401 and after a stream ends because its credential expired (the
  * WebSocket close code 4001, or an SSE stream ending as its ticket
- * expires). It gives up, with state "error", on 400, 401 (when a fresh
+ * expires), and dials again at once, staying "open" through that
+ * handover. It gives up, with state "error", on 400, 401 (when a fresh
  * token does not help), 402, 403 and 404, and after maxRefusals 429s or
  * refused WebSockets in a row.
  */
@@ -111,10 +112,11 @@ class Watch {
             cred = await this.#credential(abort.signal);
             if (!live())
                 return;
-            if (this.#suspect) {
+            if (this.#suspect && this.#fetch) {
                 // The last WebSocket (or EventSource) did not open, and browsers
                 // do not say why: ask the server with a HEAD of the stream, which
-                // answers as the stream would up to the per-user cap.
+                // answers as the stream would up to the per-user cap. (Without
+                // fetch there is no asking: it is retried as if nothing answered.)
                 this.#suspect = false;
                 const nothingLeft = await this.#probe(cred, abort.signal);
                 if (!live())
@@ -407,11 +409,13 @@ class Watch {
             this.#attempt = 0;
         if (credentialExpired) {
             // Ask for a fresh token too, as the user's may be what expired, and
-            // dial at once, unless the stream ended as soon as it opened.
+            // dial at once, unless the stream ended as soon as it opened. This
+            // is a planned handover, not a drop: the state stays "open" unless
+            // the new dial fails.
             if (this.#o.getToken)
                 this.#haveToken = false;
             if (healthy || Date.now() - this.#openedAt >= EXPIRY_SLACK_MS) {
-                this.#schedule(0);
+                this.#schedule(0, undefined, true);
                 return;
             }
         }
@@ -466,9 +470,10 @@ class Watch {
         this.#schedule(backoffDelay(this.#attempt++, this.#o.backoff), err);
     }
     // --- the watch's own state ---------------------------------------------
-    #schedule(delay, err) {
+    #schedule(delay, err, quietly = false) {
         this.#shut();
-        this.#setState("reconnecting", err, delay);
+        if (!quietly)
+            this.#setState("reconnecting", err, delay);
         const gen = this.#gen;
         this.#timer = setTimeout(() => {
             this.#timer = undefined;
