@@ -4,8 +4,10 @@ BIN      ?= bin
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X main.version=$(VERSION)
 PG_ADMIN ?= postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable
+# The pinned npm tools of the OpenAPI document (tools/openapi/package-lock.json).
+OPENAPI_TOOLS := tools/openapi
 
-.PHONY: help run build test test-js js js-size fuzz bench load cluster check-postgres check-node
+.PHONY: help run build test test-js js js-size openapi-lint fuzz bench load cluster check-postgres check-node
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -16,7 +18,7 @@ run: build ## run the server on the embedded SQLite database with the mock pipel
 build: ## build bin/stephub
 	go build -ldflags "$(LDFLAGS)" -o $(BIN)/stephub ./cmd/stephub
 
-test: check-postgres check-node ## go vet, every test with -race (product and bench/), each fuzz target for 3 s, then test-js (needs PostgreSQL and Node.js, see the README)
+test: check-postgres check-node openapi-lint ## lint the OpenAPI document, go vet, every test with -race (product and bench/), each fuzz target for 3 s, then test-js (needs PostgreSQL and Node.js, see the README)
 	go vet ./...
 	go test -race -count=1 ./...
 	cd bench && go vet ./... && go test -race -count=1 ./...
@@ -26,14 +28,29 @@ test: check-postgres check-node ## go vet, every test with -race (product and be
 # The JavaScript client (clients/js) installs only what its lockfile pins,
 # with npm ci. Node.js and npm are Debian's packages nodejs and npm (.ci/run
 # installs them when missing); any Node.js 18 or later does.
-test-js: check-node build ## the JavaScript client: dist/ and the OpenAPI types up to date, then its tests against bin/stephub
-	cd clients/js && npm ci --no-audit --no-fund && STEPHUB_BIN=$(abspath $(BIN))/stephub npm test
+JS_CLIENT := clients/js
 
-js: check-node ## regenerate the JavaScript client's OpenAPI types (from api/openapi.yaml) and dist/ (commit both)
-	cd clients/js && npm ci --no-audit --no-fund && npm run types && npm run build
+test-js: check-node build $(JS_CLIENT)/node_modules/.installed ## the JavaScript client: dist/ and the OpenAPI types up to date, then its tests against bin/stephub
+	cd $(JS_CLIENT) && STEPHUB_BIN=$(abspath $(BIN))/stephub npm test
 
-js-size: check-node ## the JavaScript client's size, bundled and minified, and gzipped
-	cd clients/js && npm ci --no-audit --no-fund && npm run size
+js: check-node $(JS_CLIENT)/node_modules/.installed ## regenerate the JavaScript client's OpenAPI types (from api/openapi.yaml) and dist/ (commit both)
+	cd $(JS_CLIENT) && npm run types && npm run build
+
+js-size: check-node $(JS_CLIENT)/node_modules/.installed ## the JavaScript client's size, bundled and minified, and gzipped
+	cd $(JS_CLIENT) && npm run size
+
+# npm ci again only when the lock file changes.
+$(JS_CLIENT)/node_modules/.installed: $(JS_CLIENT)/package-lock.json
+	cd $(JS_CLIENT) && npm ci --no-audit --no-fund
+	touch $@
+
+openapi-lint: $(OPENAPI_TOOLS)/node_modules/.installed ## lint api/openapi.yaml with the pinned Redocly CLI (installs it with npm ci first)
+	cd $(OPENAPI_TOOLS) && REDOCLY_TELEMETRY=off node_modules/.bin/redocly lint --config redocly.yaml ../../api/openapi.yaml
+
+# npm ci again only when the lock file changes.
+$(OPENAPI_TOOLS)/node_modules/.installed: $(OPENAPI_TOOLS)/package-lock.json
+	cd $(OPENAPI_TOOLS) && npm ci --no-audit --no-fund
+	touch $@
 
 fuzz: ## run each fuzz target for FUZZTIME (default 1m)
 	scripts/fuzz $(or $(FUZZTIME),1m)

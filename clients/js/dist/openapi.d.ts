@@ -497,113 +497,147 @@ export interface components {
         Error: {
             error: {
                 code: components["schemas"]["ErrorCode"];
-                /** @description Human text, safe to show. */
-                message: string;
-                /** @description On validation errors, what is wrong with each field, by its name. */
-                fields?: {
-                    [key: string]: string;
-                };
+                message: components["schemas"]["ErrorMessage"];
+                fields?: components["schemas"]["ErrorFields"];
             };
+        };
+        /** @description Human text, safe to show. */
+        ErrorMessage: string;
+        /** @description On validation errors, what is wrong with each field (or query parameter, or header), by its name. */
+        ErrorFields: {
+            [key: string]: string;
         };
         /**
          * @description A stable snake_case code; its status is fixed.
          * @enum {string}
          */
         ErrorCode: "unauthorized" | "unsupported_media_type" | "body_too_large" | "invalid_json" | "bad_last_event_id" | "not_websocket" | "validation_failed" | "subscription_inactive" | "origin_not_allowed" | "insufficient_credits" | "not_found" | "method_not_allowed" | "request_timeout" | "video_finished" | "video_cancelled" | "lease_lost" | "lease_held" | "too_many_streams" | "internal" | "unavailable";
-        CodeUnauthorized: {
-            error?: {
+        ErrorUnauthorized: {
+            error: {
                 /** @enum {string} */
-                code?: "unauthorized";
+                code: "unauthorized";
+                message: components["schemas"]["ErrorMessage"];
+                fields?: components["schemas"]["ErrorFields"];
             };
         };
-        CodeNotFound: {
-            error?: {
+        ErrorNotFound: {
+            error: {
                 /** @enum {string} */
-                code?: "not_found";
+                code: "not_found";
+                message: components["schemas"]["ErrorMessage"];
+                fields?: components["schemas"]["ErrorFields"];
             };
         };
-        CodeInvalidJSON: {
-            error?: {
+        ErrorInvalidJSON: {
+            error: {
                 /** @enum {string} */
-                code?: "invalid_json";
+                code: "invalid_json";
+                message: components["schemas"]["ErrorMessage"];
+                fields?: components["schemas"]["ErrorFields"];
             };
         };
-        CodeRequestTimeout: {
-            error?: {
+        ErrorRequestTimeout: {
+            error: {
                 /** @enum {string} */
-                code?: "request_timeout";
+                code: "request_timeout";
+                message: components["schemas"]["ErrorMessage"];
+                fields?: components["schemas"]["ErrorFields"];
             };
         };
-        CodeBodyTooLarge: {
-            error?: {
+        ErrorBodyTooLarge: {
+            error: {
                 /** @enum {string} */
-                code?: "body_too_large";
+                code: "body_too_large";
+                message: components["schemas"]["ErrorMessage"];
+                fields?: components["schemas"]["ErrorFields"];
             };
         };
-        CodeUnsupportedMediaType: {
-            error?: {
+        ErrorUnsupportedMediaType: {
+            error: {
                 /** @enum {string} */
-                code?: "unsupported_media_type";
+                code: "unsupported_media_type";
+                message: components["schemas"]["ErrorMessage"];
+                fields?: components["schemas"]["ErrorFields"];
             };
         };
-        CodeValidationFailed: {
-            error?: {
+        ErrorValidationFailed: {
+            error: {
                 /** @enum {string} */
-                code?: "validation_failed";
+                code: "validation_failed";
+                message: components["schemas"]["ErrorMessage"];
+                fields: components["schemas"]["ErrorFields"];
             };
         };
-        CodeInsufficientCredits: {
-            error?: {
+        ErrorInsufficientCredits: {
+            error: {
                 /** @enum {string} */
-                code?: "insufficient_credits";
+                code: "insufficient_credits";
+                message: components["schemas"]["ErrorMessage"];
+                fields?: components["schemas"]["ErrorFields"];
             };
         };
-        CodeSubscriptionInactive: {
-            error?: {
+        ErrorSubscriptionInactive: {
+            error: {
                 /** @enum {string} */
-                code?: "subscription_inactive";
+                code: "subscription_inactive";
+                message: components["schemas"]["ErrorMessage"];
+                fields?: components["schemas"]["ErrorFields"];
             };
         };
-        CodeVideoFinished: {
-            error?: {
+        ErrorVideoFinished: {
+            error: {
                 /** @enum {string} */
-                code?: "video_finished";
+                code: "video_finished";
+                message: components["schemas"]["ErrorMessage"];
+                fields?: components["schemas"]["ErrorFields"];
             };
         };
-        CodeWorkerStop: {
-            error?: {
+        ErrorWorkerStop: {
+            error: {
                 /** @enum {string} */
-                code?: "video_cancelled" | "video_finished" | "lease_lost" | "lease_held";
+                code: "video_cancelled" | "video_finished" | "lease_lost" | "lease_held";
+                message: components["schemas"]["ErrorMessage"];
+                fields?: components["schemas"]["ErrorFields"];
             };
         };
-        CodeBadLastEventID: {
-            error?: {
+        ErrorBadLastEventID: {
+            error: {
                 /** @enum {string} */
-                code?: "bad_last_event_id";
+                code: "bad_last_event_id";
+                message: components["schemas"]["ErrorMessage"];
+                fields?: components["schemas"]["ErrorFields"];
             };
         };
-        CodeBadWebSocketRequest: {
-            error?: {
+        ErrorBadWebSocketRequest: {
+            error: {
                 /** @enum {string} */
-                code?: "bad_last_event_id" | "not_websocket";
+                code: "bad_last_event_id" | "not_websocket";
+                message: components["schemas"]["ErrorMessage"];
+                fields?: components["schemas"]["ErrorFields"];
             };
         };
-        CodeOriginNotAllowed: {
-            error?: {
+        ErrorOriginNotAllowed: {
+            error: {
                 /** @enum {string} */
-                code?: "origin_not_allowed";
+                code: "origin_not_allowed";
+                message: components["schemas"]["ErrorMessage"];
+                fields?: components["schemas"]["ErrorFields"];
             };
         };
-        CodeTooManyStreams: {
-            error?: {
+        ErrorTooManyStreams: {
+            error: {
                 /** @enum {string} */
-                code?: "too_many_streams";
+                code: "too_many_streams";
+                message: components["schemas"]["ErrorMessage"];
+                fields?: components["schemas"]["ErrorFields"];
             };
         };
-        CodeServerError: {
-            error?: {
+        ErrorServerError: {
+            error: {
                 /** @enum {string} */
-                code?: "internal" | "unavailable";
+                code: "internal" | "unavailable";
+                message: components["schemas"]["ErrorMessage"];
+                fields?: components["schemas"]["ErrorFields"];
             };
         };
         /**
@@ -752,7 +786,7 @@ export interface components {
                 [name: string]: unknown;
             };
             content: {
-                "application/json": components["schemas"]["Error"] & components["schemas"]["CodeUnauthorized"];
+                "application/json": components["schemas"]["ErrorUnauthorized"];
             };
         };
         /** @description `not_found`: no such video of this user. */
@@ -761,7 +795,7 @@ export interface components {
                 [name: string]: unknown;
             };
             content: {
-                "application/json": components["schemas"]["Error"] & components["schemas"]["CodeNotFound"];
+                "application/json": components["schemas"]["ErrorNotFound"];
             };
         };
         /** @description `invalid_json`: the body is not JSON at all (JSON of the wrong shape is a 422). */
@@ -770,7 +804,7 @@ export interface components {
                 [name: string]: unknown;
             };
             content: {
-                "application/json": components["schemas"]["Error"] & components["schemas"]["CodeInvalidJSON"];
+                "application/json": components["schemas"]["ErrorInvalidJSON"];
             };
         };
         /** @description `request_timeout`: the body did not arrive within 10 s. */
@@ -779,7 +813,7 @@ export interface components {
                 [name: string]: unknown;
             };
             content: {
-                "application/json": components["schemas"]["Error"] & components["schemas"]["CodeRequestTimeout"];
+                "application/json": components["schemas"]["ErrorRequestTimeout"];
             };
         };
         /** @description `body_too_large`: the body is over 64 KiB. */
@@ -788,7 +822,7 @@ export interface components {
                 [name: string]: unknown;
             };
             content: {
-                "application/json": components["schemas"]["Error"] & components["schemas"]["CodeBodyTooLarge"];
+                "application/json": components["schemas"]["ErrorBodyTooLarge"];
             };
         };
         /** @description `unsupported_media_type`: the `Content-Type` is not `application/json`. */
@@ -797,7 +831,7 @@ export interface components {
                 [name: string]: unknown;
             };
             content: {
-                "application/json": components["schemas"]["Error"] & components["schemas"]["CodeUnsupportedMediaType"];
+                "application/json": components["schemas"]["ErrorUnsupportedMediaType"];
             };
         };
         /** @description `validation_failed`: JSON of the wrong shape, or values out of range; `fields` names each bad field (or query parameter, or header) and what is wrong with it. */
@@ -817,7 +851,7 @@ export interface components {
                  *       }
                  *     }
                  */
-                "application/json": components["schemas"]["Error"] & components["schemas"]["CodeValidationFailed"];
+                "application/json": components["schemas"]["ErrorValidationFailed"];
             };
         };
         /** @description `too_many_streams`: the user has `MAX_STREAMS_PER_USER` streams open on this node, and none ended within a second. */
@@ -826,7 +860,7 @@ export interface components {
                 [name: string]: unknown;
             };
             content: {
-                "application/json": components["schemas"]["Error"] & components["schemas"]["CodeTooManyStreams"];
+                "application/json": components["schemas"]["ErrorTooManyStreams"];
             };
         };
         /** @description `internal` (500): something failed that the client cannot act on; `unavailable` (503): the database is unreachable. */
@@ -835,7 +869,7 @@ export interface components {
                 [name: string]: unknown;
             };
             content: {
-                "application/json": components["schemas"]["Error"] & components["schemas"]["CodeServerError"];
+                "application/json": components["schemas"]["ErrorServerError"];
             };
         };
         /** @description The page (`Content-Security-Policy` keeps it to its own origin). */
@@ -912,7 +946,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"] & components["schemas"]["CodeInsufficientCredits"];
+                    "application/json": components["schemas"]["ErrorInsufficientCredits"];
                 };
             };
             /** @description `subscription_inactive`: the user's subscription is not active. */
@@ -921,7 +955,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"] & components["schemas"]["CodeSubscriptionInactive"];
+                    "application/json": components["schemas"]["ErrorSubscriptionInactive"];
                 };
             };
             408: components["responses"]["RequestTimeout"];
@@ -1014,7 +1048,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"] & components["schemas"]["CodeVideoFinished"];
+                    "application/json": components["schemas"]["ErrorVideoFinished"];
                 };
             };
             "5XX": components["responses"]["ServerError"];
@@ -1097,7 +1131,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"] & components["schemas"]["CodeBadLastEventID"];
+                    "application/json": components["schemas"]["ErrorBadLastEventID"];
                 };
             };
             401: components["responses"]["Unauthorized"];
@@ -1140,7 +1174,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"] & components["schemas"]["CodeBadWebSocketRequest"];
+                    "application/json": components["schemas"]["ErrorBadWebSocketRequest"];
                 };
             };
             401: components["responses"]["Unauthorized"];
@@ -1150,7 +1184,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"] & components["schemas"]["CodeOriginNotAllowed"];
+                    "application/json": components["schemas"]["ErrorOriginNotAllowed"];
                 };
             };
             404: components["responses"]["NotFound"];
@@ -1217,7 +1251,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"] & components["schemas"]["CodeWorkerStop"];
+                    "application/json": components["schemas"]["ErrorWorkerStop"];
                 };
             };
             413: components["responses"]["BodyTooLarge"];
