@@ -142,6 +142,23 @@ describe("useVideoStream", () => {
     page.render({ videoId: a.id, options });
     await waitFor("a again, from the start", () => page.text("count") === "4");
     assert.deepEqual(page.recent().map((l) => l.slice(0, 3)), ["[1]", "[2]", "[3]", "[4]"]);
+
+    // Disabled: the stream closes, the events stay; enabled again, it
+    // resumes after them.
+    page.render({ videoId: a.id, options: { ...options, enabled: false } });
+    await waitFor("idle", () => page.text("conn") === "idle");
+    await waitFor("no stream while disabled", async () => (await activeStreams(s, "sse")) === 0);
+    assert.equal(page.text("count"), "4");
+    await postStep(s, a.id, { step: 5, message: "a five", progress: 50 });
+    page.render({ videoId: a.id, options });
+    await waitFor("a's fifth step", () => page.text("count") === "5");
+    assert.deepEqual(page.recent().map((l) => l.slice(0, 3)), ["[1]", "[2]", "[3]", "[4]", "[5]"]);
+
+    // No video, then a again: from the start.
+    page.render({ videoId: null, options });
+    await waitFor("nothing", () => page.text("conn") === "idle" && page.text("count") === "0");
+    page.render({ videoId: a.id, options });
+    await waitFor("a from the start", () => page.text("count") === "5" && page.text("conn") === "● Connected");
     page.unmount();
     await waitFor("no stream left", async () => (await activeStreams(s, "sse")) === 0);
   });

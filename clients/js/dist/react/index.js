@@ -27,14 +27,15 @@ export function useVideoStream(videoId, options = {}) {
     const active = videoId !== null && videoId !== undefined && options.enabled !== false;
     const { baseUrl, transport, session, tickets } = options;
     useEffect(() => {
-        if (!active) {
-            setSnapshot((s) => (s.videoId === videoId && s.state === "idle" ? s : { ...idle(videoId), logs: s.videoId === videoId ? s.logs : [] }));
-            return;
-        }
-        const same = seen.current.videoId === videoId;
-        if (!same) {
+        if (seen.current.videoId !== videoId) {
+            // Another video: its events start from nothing.
             seen.current = { videoId, lastId: 0 };
             setSnapshot(idle(videoId));
+        }
+        if (!active) {
+            // Disabled (or no video): the events stay, and enabling resumes.
+            setSnapshot((s) => (s.state === "idle" ? s : { ...s, state: "idle", streamError: null }));
+            return;
         }
         const o = latest.current;
         const h = watchVideo({
