@@ -7,8 +7,10 @@ PG_ADMIN ?= postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable
 PYTHON   ?= python3
 # The Python worker library's tests, against $(BIN)/stephub.
 PYTEST   := STEPHUB_BIN=$(BIN)/stephub PYTHONDONTWRITEBYTECODE=1 $(PYTHON) -m unittest discover -s clients/python -t clients/python
+# The pinned npm tools of the OpenAPI document (tools/openapi/package-lock.json).
+OPENAPI_TOOLS := tools/openapi
 
-.PHONY: help run build test test-python fuzz bench load cluster check-postgres
+.PHONY: help run build test test-python test-js js js-size openapi-lint fuzz bench load cluster check-postgres check-node
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -19,15 +21,43 @@ run: build ## run the server on the embedded SQLite database with the mock pipel
 build: ## build bin/stephub
 	go build -ldflags "$(LDFLAGS)" -o $(BIN)/stephub ./cmd/stephub
 
-test: check-postgres build ## go vet, every test with -race (product and bench/), the Python worker library's tests, then each fuzz target for 10,000 inputs (needs PostgreSQL, see the README)
+test: check-postgres check-node openapi-lint build ## lint the OpenAPI document, go vet, every test with -race (product and bench/), the Python and JavaScript clients' tests, then each fuzz target for 10,000 inputs (needs PostgreSQL and Node.js, see the README)
 	go vet ./...
 	go test -race -count=1 ./...
 	cd bench && go vet ./... && go test -race -count=1 ./...
 	$(PYTEST)
+	$(MAKE) test-js
 	scripts/fuzz 10000x
 
 test-python: build ## the Python worker library's tests (clients/python) against a real bin/stephub
 	$(PYTEST)
+
+# The JavaScript client (clients/js) installs only what its lockfile pins,
+# with npm ci. Node.js and npm are Debian's packages nodejs and npm (.ci/run
+# installs them when missing); any Node.js 18 or later does.
+JS_CLIENT := clients/js
+
+test-js: check-node build $(JS_CLIENT)/node_modules/.installed ## the JavaScript client: dist/ and the OpenAPI types up to date, then its tests against bin/stephub
+	cd $(JS_CLIENT) && STEPHUB_BIN=$(abspath $(BIN))/stephub npm test
+
+js: check-node $(JS_CLIENT)/node_modules/.installed ## regenerate the JavaScript client's OpenAPI types (from api/openapi.yaml) and dist/ (commit both)
+	cd $(JS_CLIENT) && npm run types && npm run build
+
+js-size: check-node $(JS_CLIENT)/node_modules/.installed ## the JavaScript client's size, bundled and minified, and gzipped
+	cd $(JS_CLIENT) && npm run size
+
+# npm ci again only when the lock file changes.
+$(JS_CLIENT)/node_modules/.installed: $(JS_CLIENT)/package-lock.json
+	cd $(JS_CLIENT) && npm ci --no-audit --no-fund
+	touch $@
+
+openapi-lint: $(OPENAPI_TOOLS)/node_modules/.installed ## lint api/openapi.yaml with the pinned Redocly CLI (installs it with npm ci first)
+	cd $(OPENAPI_TOOLS) && REDOCLY_TELEMETRY=off node_modules/.bin/redocly lint --config redocly.yaml ../../api/openapi.yaml
+
+# npm ci again only when the lock file changes.
+$(OPENAPI_TOOLS)/node_modules/.installed: $(OPENAPI_TOOLS)/package-lock.json
+	cd $(OPENAPI_TOOLS) && npm ci --no-audit --no-fund
+	touch $@
 
 fuzz: ## run each fuzz target for FUZZTIME (default 1m)
 	scripts/fuzz $(or $(FUZZTIME),1m)
@@ -42,6 +72,9 @@ cluster: build ## three nodes on :8001-:8003 sharing DATABASE_URL (a postgres://
 	@case "$(DATABASE_URL)" in postgres://*|postgresql://*) ;; *) echo "set DATABASE_URL to a postgres:// URL"; exit 1;; esac
 	@pids=""; trap 'kill -TERM $$pids; wait' INT TERM; \
 	for port in 8001 8002 8003; do ADDR=:$$port $(BIN)/stephub serve & pids="$$pids $$!"; done; wait
+
+check-node:
+	@command -v node >/dev/null && command -v npm >/dev/null || { echo "Node.js and npm are missing: the JavaScript client's tests need them (apt-get install nodejs npm)"; exit 1; }
 
 check-postgres:
 	@pg_isready -q -h 127.0.0.1 -p 5432 || { echo "PostgreSQL is not reachable on 127.0.0.1:5432: the tests need it (see the README)"; exit 1; }

@@ -24,6 +24,14 @@ type router struct {
 	// byValue holds, per method and wildcard pattern, the routes picked by
 	// the wildcard's value.
 	byValue map[string]map[string]http.Handler
+	// routes lists what handle registered, in order.
+	routes []Route
+}
+
+// Route is one method and path pattern the server answers, in
+// httprouter's syntax: /api/v1/videos/:id, /static/*file.
+type Route struct {
+	Method, Pattern string
 }
 
 func newRouter(observe func(string, http.Handler) http.Handler, notFound, notAllowed http.Handler) *router {
@@ -77,6 +85,7 @@ func (rt *router) handle(method, pattern string, h http.Handler) {
 	if method == http.MethodGet {
 		rt.handle(http.MethodHead, pattern, h)
 	}
+	rt.routes = append(rt.routes, Route{method, pattern})
 	h = rt.observe(pattern, h)
 	alias, ok := besideWildcard[pattern]
 	if !ok {

@@ -27,6 +27,10 @@ func (s *Server) addRoutes(rt *router) {
 	rt.handle(http.MethodGet, "/healthz", handleHealthz())
 	rt.handle(http.MethodGet, "/readyz", s.handleReadyz())
 
+	rt.handle(http.MethodGet, "/openapi.json", handleOpenAPI())
+	rt.handle(http.MethodGet, "/docs", s.Docs)
+	rt.handle(http.MethodGet, "/docs/*file", s.Docs)
+
 	rt.handle(http.MethodGet, "/", s.signInByLink(s.Static))
 	rt.handle(http.MethodGet, "/videos/:id", s.signInByLink(s.Static))
 	rt.handle(http.MethodGet, "/static/*file", s.Static)

@@ -7,6 +7,7 @@ package api
 import (
 	"log/slog"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/stephub/stephub"
@@ -47,6 +48,9 @@ type Deps struct {
 	Metrics *metrics.Metrics
 	// Static serves the dashboard's files and the sample video.
 	Static http.Handler
+	// Docs serves the interactive API reference at /docs and its files
+	// at /docs/{file}.
+	Docs http.Handler
 }
 
 // Server handles the API's requests. It is safe for concurrent use.
@@ -56,6 +60,7 @@ type Server struct {
 	users    *knownUsers
 	streams  *streamCounter
 	streamer *transport.Streamer
+	routes   []Route
 	handler  http.Handler
 }
 
@@ -68,11 +73,17 @@ func NewServer(cfg Config, deps Deps) *Server {
 		s.observe("unmatched", errorHandler(s, stephub.ErrNotFound)),
 		s.observe("unmatched", errorHandler(s, errMethodNotAllowed)))
 	s.addRoutes(rt)
+	s.routes = rt.routes
 	s.handler = limitBodies(cors(cfg.AllowedOrigins, rt))
 	return s
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// Routes returns every route the server answers, HEAD twins of GET routes
+// included, in the order routes.go registers them. OPTIONS, answered for
+// every path, is not among them.
+func (s *Server) Routes() []Route { return slices.Clone(s.routes) }
 
 func (c Config) ticketTTL() time.Duration {
 	if c.TicketTTL > 0 {

@@ -4,6 +4,11 @@
 // that completed mock jobs point at. Nothing needs building: the modules
 // are plain JavaScript that browsers load as they are.
 //
+// The dashboard streams with the JavaScript client of clients/js, whose
+// modules Handler serves under ClientPrefix; they are that package's, so
+// there is one implementation of stephub's stream protocol in the
+// repository, and the dashboard runs what other front ends install.
+//
 // Handler serves them at the paths the contract fixes; FS exposes the same
 // files for anyone who wants to mount them differently.
 package web
@@ -21,6 +26,7 @@ import (
 	"time"
 
 	"github.com/stephub/stephub"
+	jsclient "github.com/stephub/stephub/clients/js"
 )
 
 // The embedded tree is the one package-level variable: go:embed only fills
@@ -41,6 +47,11 @@ const (
 // AssetPrefix is the path under which Handler serves every file of FS by
 // its name: /static/app.js, /static/trial-city.svg.
 const AssetPrefix = "/static/"
+
+// ClientDir is the folder of AssetPrefix under which Handler serves the
+// modules of jsclient.FS: /static/client/index.js. The dashboard's modules
+// import them as ./client/index.js.
+const ClientDir = "client/"
 
 // contentTypes are the types of the files Handler serves, by extension. Go's
 // MIME table lacks .mp4 and the system's may differ, so it is spelt out;
@@ -124,12 +135,19 @@ type file struct {
 	data                    []byte
 }
 
-// loadAll reads every file of FS. The embed directive guarantees that they
-// can be read, and a file without a content type fails here, at start-up,
-// so a failure is a broken build.
+// loadAll reads every file of FS, and those of jsclient.FS under
+// ClientDir. The embed directives guarantee that they can be read, and a
+// file without a content type fails here, at start-up, so a failure is a
+// broken build.
 func loadAll() map[string]file {
 	files := make(map[string]file)
-	fsys := FS()
+	load(files, FS(), "")
+	load(files, jsclient.FS(), ClientDir)
+	return files
+}
+
+// load adds every file of fsys to files, under prefix followed by its name.
+func load(files map[string]file, fsys fs.FS, prefix string) {
 	err := fs.WalkDir(fsys, ".", func(name string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
@@ -143,7 +161,7 @@ func loadAll() map[string]file {
 			return err
 		}
 		sum := sha256.Sum256(data)
-		files[name] = file{
+		files[prefix+name] = file{
 			name:        name,
 			contentType: contentType,
 			etag:        `"` + hex.EncodeToString(sum[:16]) + `"`,
@@ -154,5 +172,4 @@ func loadAll() map[string]file {
 	if err != nil {
 		panic(err)
 	}
-	return files
 }

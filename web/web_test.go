@@ -16,6 +16,7 @@ import (
 	"testing/fstest"
 
 	"github.com/stephub/stephub"
+	jsclient "github.com/stephub/stephub/clients/js"
 	"github.com/stephub/stephub/web"
 )
 
@@ -24,7 +25,6 @@ import (
 var files = []string{
 	"api.js",
 	"app.js",
-	"connections.js",
 	"dom.js",
 	"feed.js",
 	"format.js",
@@ -105,6 +105,10 @@ func TestReferencesResolve(t *testing.T) {
 	for _, name := range files {
 		served[web.AssetPrefix+name] = true
 		served["./"+name] = true
+	}
+	// The client's modules, under ClientDir.
+	for _, name := range clientFiles(t) {
+		served["./"+web.ClientDir+name] = true
 	}
 	// Pages and the video, which the router sends to Handler by their
 	// own routes.
@@ -255,6 +259,49 @@ func TestHandlerServesEveryFile(t *testing.T) {
 			t.Errorf("GET %s%s: got %d %q, %d bytes; want 200 %q, %d bytes",
 				web.AssetPrefix, name, resp.StatusCode, resp.Header.Get("Content-Type"), len(body), ct, len(want))
 		}
+	}
+}
+
+// clientFiles returns the names of the client's modules.
+func clientFiles(t *testing.T) []string {
+	t.Helper()
+	names, err := fs.Glob(jsclient.FS(), "*.js")
+	if err != nil || len(names) == 0 {
+		t.Fatalf("the client has no modules (%v): build clients/js", err)
+	}
+	return names
+}
+
+// TestHandlerServesTheClient serves each module of the JavaScript client
+// under ClientDir, as JavaScript, with the dashboard's headers; the page's
+// feed imports it from there.
+func TestHandlerServesTheClient(t *testing.T) {
+	srv := httptest.NewServer(web.Handler())
+	defer srv.Close()
+	for _, name := range clientFiles(t) {
+		want, err := fs.ReadFile(jsclient.FS(), name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, body := get(t, srv, web.AssetPrefix+web.ClientDir+name)
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/javascript; charset=utf-8" || !bytes.Equal(body, want) {
+			t.Errorf("GET %s%s%s: got %d %q, %d bytes; want 200 text/javascript, %d bytes",
+				web.AssetPrefix, web.ClientDir, name, resp.StatusCode, resp.Header.Get("Content-Type"), len(body), len(want))
+		}
+		if got := resp.Header.Get("Content-Security-Policy"); !strings.Contains(got, "default-src 'self'") {
+			t.Errorf("GET %s: Content-Security-Policy %q", name, got)
+		}
+	}
+	feed, err := fs.ReadFile(web.FS(), "feed.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(feed, []byte(`from "./`+web.ClientDir+jsclient.Entry+`"`)) {
+		t.Errorf("feed.js does not import the client from ./%s%s", web.ClientDir, jsclient.Entry)
+	}
+	// The React hook imports react, which no page here has.
+	if resp, _ := get(t, srv, web.AssetPrefix+web.ClientDir+"react/index.js"); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("GET the React hook: %d; want 404", resp.StatusCode)
 	}
 }
 

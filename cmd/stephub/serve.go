@@ -23,6 +23,7 @@ import (
 	"github.com/stephub/stephub/storage"
 	"github.com/stephub/stephub/transport"
 	"github.com/stephub/stephub/web"
+	"github.com/stephub/stephub/web/docs"
 )
 
 // Server timeouts. There is no overall write timeout: streams run for as
@@ -104,7 +105,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		MaxStreamsPerUser: cfg.MaxStreamsPerUser,
 		TicketTTL:         cfg.TicketTTL,
 		Stream:            transport.Config{PingInterval: cfg.PingInterval},
-	}, api.Deps{Logger: logger, Store: store, Jobs: svc, Hub: h, Signer: signer, Metrics: m, Static: web.Handler()})
+	}, api.Deps{Logger: logger, Store: store, Jobs: svc, Hub: h, Signer: signer, Metrics: m, Static: web.Handler(), Docs: docs.Handler()})
 
 	if cfg.DebugAddr != "" {
 		stopDebug, err := serveDebug(cfg.DebugAddr, logger)

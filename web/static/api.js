@@ -1,6 +1,6 @@
 // Calls to stephub's JSON API. The browser signs them in with the session
-// cookie; the page never sees the token. It runs in the tabs and in the
-// shared worker, which asks for stream tickets.
+// cookie; the page never sees the token. The streams, and the tickets they
+// open with, are the JavaScript client's (feed.js).
 
 /** What one video costs in credits: the server's stephub.GenerateCost. */
 export const VIDEO_COST = 100;
@@ -73,12 +73,6 @@ export const generateVideo = (body) => request("POST", "/api/v1/videos/generate"
 
 /** POST /api/v1/videos/{id}/cancel. */
 export const cancelVideo = (id) => request("POST", `/api/v1/videos/${id}/cancel`);
-
-/**
- * POST /api/v1/videos/{id}/ticket: {ticket, expires_at}, a credential that
- * opens the video's streams for a few minutes, and nothing else.
- */
-export const issueTicket = (id) => request("POST", `/api/v1/videos/${id}/ticket`);
 
 /**
  * POST /api/v1/session: the server makes a pasted token the session
