@@ -7,7 +7,7 @@ PG_ADMIN ?= postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable
 # The pinned npm tools of the OpenAPI document (tools/openapi/package-lock.json).
 OPENAPI_TOOLS := tools/openapi
 
-.PHONY: help run build test openapi-lint fuzz bench load cluster check-postgres
+.PHONY: help run build test openapi-check fuzz bench load cluster check-postgres
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -18,14 +18,15 @@ run: build ## run the server on the embedded SQLite database with the mock pipel
 build: ## build bin/stephub
 	go build -ldflags "$(LDFLAGS)" -o $(BIN)/stephub ./cmd/stephub
 
-test: check-postgres openapi-lint ## lint the OpenAPI document, go vet, every test with -race (product and bench/), then each fuzz target for 3 s (needs PostgreSQL and Node.js, see the README)
+test: check-postgres openapi-check ## lint the OpenAPI document, go vet, every test with -race (product and bench/), then each fuzz target for 3 s (needs PostgreSQL and Node.js, see the README)
 	go vet ./...
 	go test -race -count=1 ./...
 	cd bench && go vet ./... && go test -race -count=1 ./...
 	scripts/fuzz 3s
 
-openapi-lint: $(OPENAPI_TOOLS)/node_modules/.installed ## lint api/openapi.yaml with the pinned Redocly CLI (installs it with npm ci first)
+openapi-check: $(OPENAPI_TOOLS)/node_modules/.installed ## lint api/openapi.yaml with the pinned Redocly CLI, check web/docs/swagger-ui against its pinned package (npm ci first)
 	cd $(OPENAPI_TOOLS) && REDOCLY_TELEMETRY=off node_modules/.bin/redocly lint --config redocly.yaml ../../api/openapi.yaml
+	web/docs/vendor.sh --check
 
 # npm ci again only when the lock file changes.
 $(OPENAPI_TOOLS)/node_modules/.installed: $(OPENAPI_TOOLS)/package-lock.json
