@@ -10,7 +10,7 @@ PYTEST   := STEPHUB_BIN=$(BIN)/stephub PYTHONDONTWRITEBYTECODE=1 $(PYTHON) -m un
 # The pinned npm tools of the OpenAPI document (tools/openapi/package-lock.json).
 OPENAPI_TOOLS := tools/openapi
 
-.PHONY: help run build test test-python test-js js js-size openapi-lint fuzz bench load cluster check-postgres check-node
+.PHONY: help run build test test-python test-js js js-size openapi-check fuzz bench load cluster check-postgres check-node
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -21,7 +21,7 @@ run: build ## run the server on the embedded SQLite database with the mock pipel
 build: ## build bin/stephub
 	go build -ldflags "$(LDFLAGS)" -o $(BIN)/stephub ./cmd/stephub
 
-test: check-postgres check-node openapi-lint build ## lint the OpenAPI document, go vet, every test with -race (product and bench/), the Python and JavaScript clients' tests, then each fuzz target for 10,000 inputs (needs PostgreSQL and Node.js, see the README)
+test: check-postgres check-node openapi-check build ## lint the OpenAPI document, go vet, every test with -race (product and bench/), the Python and JavaScript clients' tests, then each fuzz target for 10,000 inputs (needs PostgreSQL and Node.js, see the README)
 	go vet ./...
 	go test -race -count=1 ./...
 	cd bench && go vet ./... && go test -race -count=1 ./...
@@ -51,8 +51,9 @@ $(JS_CLIENT)/node_modules/.installed: $(JS_CLIENT)/package-lock.json
 	cd $(JS_CLIENT) && npm ci --no-audit --no-fund
 	touch $@
 
-openapi-lint: $(OPENAPI_TOOLS)/node_modules/.installed ## lint api/openapi.yaml with the pinned Redocly CLI (installs it with npm ci first)
+openapi-check: $(OPENAPI_TOOLS)/node_modules/.installed ## lint api/openapi.yaml with the pinned Redocly CLI, check web/docs/swagger-ui against its pinned package (npm ci first)
 	cd $(OPENAPI_TOOLS) && REDOCLY_TELEMETRY=off node_modules/.bin/redocly lint --config redocly.yaml ../../api/openapi.yaml
+	web/docs/vendor.sh --check
 
 # npm ci again only when the lock file changes.
 $(OPENAPI_TOOLS)/node_modules/.installed: $(OPENAPI_TOOLS)/package-lock.json

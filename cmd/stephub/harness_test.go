@@ -122,6 +122,12 @@ func userToken(t *testing.T, sub string) string {
 // call sends a request and returns the response with its body read.
 func call(t *testing.T, method, url, token string, body any, header map[string]string) (*http.Response, []byte) {
 	t.Helper()
+	return callWith(t, http.DefaultClient, method, url, token, body, header)
+}
+
+// callWith is call through client.
+func callWith(t *testing.T, client *http.Client, method, url, token string, body any, header map[string]string) (*http.Response, []byte) {
+	t.Helper()
 	var r io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -153,7 +159,7 @@ func call(t *testing.T, method, url, token string, body any, header map[string]s
 		}
 		req.Header.Set(k, v)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, url, err)
 	}
