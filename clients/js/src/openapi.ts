@@ -705,9 +705,14 @@ export interface components {
             };
         };
         User: {
+            /** @example demo */
             id: string;
+            /** @example demo@example.com */
             email: string;
-            /** Format: int64 */
+            /**
+             * Format: int64
+             * @example 900
+             */
             credits: number;
             /** @enum {string} */
             subscription_status: "active" | "inactive";
