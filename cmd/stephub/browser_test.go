@@ -61,23 +61,26 @@ var stepLine = regexp.MustCompile(`^\[(\d+)\] (.+)$`)
 var emoji = regexp.MustCompile(`\p{So}`)
 
 // checkFullHistory fails unless lines are a whole mock job, one line per
-// step [1]..[9], each with its emoji message, and ids are 1..9.
+// step [1]..[8], each with its emoji message, then "[✓] 🎉 Video ready!",
+// and ids are 1..9.
 func checkFullHistory(t *testing.T, who string, lines []string, ids []int) {
 	t.Helper()
 	if len(lines) != 9 {
 		t.Fatalf("%s: history has %d lines; want 9:\n%s", who, len(lines), strings.Join(lines, "\n"))
 	}
-	for i, line := range lines {
+	for i, line := range lines[:8] {
 		m := stepLine.FindStringSubmatch(line)
 		if m == nil || m[1] != strconv.Itoa(i+1) || !emoji.MatchString(m[2]) {
 			t.Errorf("%s: history line %d is %q; want \"[%d] <emoji> message\"", who, i+1, line, i+1)
 		}
+	}
+	for i := range lines {
 		if ids[i] != i+1 {
 			t.Errorf("%s: history line %d has event id %d; want %d", who, i+1, ids[i], i+1)
 		}
 	}
-	if !strings.HasSuffix(lines[8], "🎉 Video ready!") {
-		t.Errorf("%s: last line %q; want the completion", who, lines[8])
+	if lines[8] != "[✓] 🎉 Video ready!" {
+		t.Errorf("%s: last line %q; want the completion, \"[✓] 🎉 Video ready!\"", who, lines[8])
 	}
 }
 
@@ -303,8 +306,8 @@ func TestDashboardGenerateAndWatch(t *testing.T) {
 			return q.top >= r.top - 0.5 && q.bottom <= r.bottom + 0.5;
 		}).map((li) => li.textContent.slice(0, 3));
 	})()`
-	if got := strings.Join(eval[[]string](one, visible), " "); got != "[5] [6] [7] [8] [9]" {
-		t.Errorf("history box shows %s; want the last five, [5] to [9]", got)
+	if got := strings.Join(eval[[]string](one, visible), " "); got != "[5] [6] [7] [8] [✓]" {
+		t.Errorf("history box shows %s; want the last five, [5] to [✓]", got)
 	}
 	one.do(chromedp.Evaluate[chromedp.Void](`document.getElementById("history").scrollTop = 0`))
 	if got := eval[[]string](one, visible); len(got) != 5 || got[0] != "[1]" {
@@ -398,8 +401,10 @@ func TestDashboardTenTabs(t *testing.T) {
 	}
 }
 
-// TestDashboardCancel generates and cancels with the keyboard alone: no
-// step follows the cancel, and the credits come back.
+// TestDashboardCancel generates and cancels with the keyboard alone: Enter
+// on an option picks it and generates nothing, the watch card takes the
+// focus and comes first in the Tab order, no step follows the cancel, the
+// focus stays in the card, and the credits come back.
 func TestDashboardCancel(t *testing.T) {
 	b := newBrowser(t)
 	s := startServer(t, testdb.SQLite(t), map[string]string{"STEP_DELAY": "400ms"})
@@ -432,12 +437,25 @@ func TestDashboardCancel(t *testing.T) {
 	tabTo("#prompt")
 	tb.do(chromedp.KeyEvent("A lighthouse in a storm, waves crashing"))
 	tabTo(`input[name="model"]`)
+	if !eval[bool](tb, `document.getElementById("model-hint")?.checkVisibility() === true`) {
+		t.Error("the model switch does not say that the arrow keys move it")
+	}
 	tb.do(chromedp.KeyEvent(kb.ArrowRight)) // sora-2-pro
+	// Enter on an option must not submit the form and spend credits.
+	tb.do(chromedp.KeyEvent(kb.Enter))
 	tabTo(`input[name="reference"]`)
-	tb.do(chromedp.KeyEvent(kb.ArrowRight)) // the first trial image
+	tb.do(chromedp.KeyEvent(kb.ArrowRight), chromedp.KeyEvent(kb.ArrowRight)) // the second trial image
+	tb.do(chromedp.KeyEvent(kb.ArrowLeft), chromedp.KeyEvent(kb.Enter))       // Enter picks the first
+	if got := eval[string](tb, `document.querySelector('input[name="reference"]:checked').value`); got != "/static/trial-sunset.svg" {
+		t.Errorf("after Enter on the first trial image the choice is %q; want it", got)
+	}
 	tabTo("#generate-button")
 	tb.do(chromedp.KeyEvent(kb.Enter))
 	id := watchedVideo(tb)
+	if resp, body := call(t, "GET", s.URL+"/api/v1/videos", token, nil, nil); strings.Count(string(body), `"id":`) != 1 {
+		t.Errorf("videos after Enter on two options and on Generate: %d %s; want one", resp.StatusCode, body)
+	}
+	tb.wait("the focus on the watch card", `document.activeElement === document.getElementById("watch")`)
 	tb.wait("two steps", `document.querySelectorAll("#history li").length >= 2`)
 	resp, body := call(t, "GET", fmt.Sprintf("%s/api/v1/videos/%d", s.URL, id), token, nil, nil)
 	if got := decodeJSON[struct {
@@ -447,9 +465,17 @@ func TestDashboardCancel(t *testing.T) {
 		t.Errorf("video made with the keyboard: %s; want sora-2-pro with a reference image", body)
 	}
 
+	// On a watch page, Tab reaches the watch card before the form.
+	tb.do(chromedp.Evaluate[chromedp.Void](`document.querySelector(".skip-link").focus()`))
+	tabTo(`#watch *, #prompt`)
+	if eval[bool](tb, `document.activeElement.id === "prompt"`) {
+		t.Error("on a watch page Tab reaches the prompt before the watch card")
+	}
 	tabTo("#cancel-button")
 	tb.do(chromedp.KeyEvent(" ")) // Space presses a button
 	tb.wait("the cancelled notice", finished+` && document.getElementById("notice").textContent.includes("Cancelled")`)
+	// The Cancel button went with the job; the focus went to the outcome.
+	tb.wait("the focus on the notice", `document.activeElement === document.getElementById("notice")`)
 	tb.wait("the credits back", fmt.Sprintf(`document.getElementById("credits").textContent.replace(/\D/g, "") === "%d"`, before))
 	if !eval[bool](tb, `document.getElementById("cancel-button").hidden`) {
 		t.Error("Cancel is still offered after the job was cancelled")
@@ -464,8 +490,13 @@ func TestDashboardCancel(t *testing.T) {
 		t.Fatalf("server has %d events ending %+v; the page shows %d lines:\n%s", len(stored), stored[len(stored)-1], len(lines), strings.Join(lines, "\n"))
 	}
 	for i, ev := range stored {
-		if ids[i] != int(ev.ID) || lines[i] != fmt.Sprintf("[%d] %s", ev.Step, ev.Message) {
-			t.Errorf("line %d: %q (id %d); want [%d] %s (id %d)", i, lines[i], ids[i], ev.Step, ev.Message, ev.ID)
+		// The cancel is not a step of its own: it is marked, not numbered.
+		number := strconv.Itoa(ev.Step)
+		if ev.Status == "cancelled" {
+			number = "✕"
+		}
+		if want := fmt.Sprintf("[%s] %s", number, ev.Message); ids[i] != int(ev.ID) || lines[i] != want {
+			t.Errorf("line %d: %q (id %d); want %s (id %d)", i, lines[i], ids[i], want, ev.ID)
 		}
 	}
 	// Three step delays later, still nothing new.
@@ -735,5 +766,159 @@ func TestDashboardKeepsTokenOutOfURLs(t *testing.T) {
 	tb.wait("the sign-in form", `!document.getElementById("signin").hidden && document.getElementById("signin-message").textContent.includes("signed out")`)
 	if c := tb.cookie("stephub_session"); c != nil {
 		t.Errorf("after signing out the browser keeps the cookie %+v", c)
+	}
+}
+
+// TestDashboardLongPrompt watches a job with a prompt of 2000 characters:
+// on a desktop and on a phone the step, the progress and the time remaining
+// show without scrolling, and the whole prompt is a click away.
+func TestDashboardLongPrompt(t *testing.T) {
+	b := newBrowser(t)
+	s := startServer(t, testdb.SQLite(t), map[string]string{"PIPELINE": "external"})
+	token := userToken(t, "verbose")
+	prompt := strings.Repeat("word after word ", 124) + "and so, the end."
+	if n := len(prompt); n != 2000 {
+		t.Fatalf("the prompt has %d characters; want 2000", n)
+	}
+	resp, body := call(t, "POST", s.URL+"/api/v1/videos/generate", token, map[string]any{"prompt": prompt, "model": "sora-2"}, nil)
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("generate: %d %s", resp.StatusCode, body)
+	}
+	v := decodeJSON[video](t, body)
+	postWorkerJob(t, s, v.ID, 0, 1, 4)
+
+	tb := b.newTab("tab")
+	signIn(tb, s, fmt.Sprintf("/videos/%d", v.ID), token)
+	for _, size := range []struct {
+		name          string
+		width, height int64
+		mobile        bool
+	}{{"desktop", 1280, 900, false}, {"phone", 390, 844, true}} {
+		if size.mobile {
+			tb.do(chromedp.EmulateViewport(size.width, size.height, chromedp.EmulateMobile))
+		} else {
+			tb.do(chromedp.EmulateViewport(size.width, size.height))
+		}
+		tb.open(fmt.Sprintf("%s/videos/%d", s.URL, v.ID))
+		tb.wait("step 4 and the prompt", `document.querySelectorAll("#history li").length === 4 && document.getElementById("watch-meta").textContent.includes("word after word")`)
+		below := eval[[]string](tb, `["#current-step", "#progress", ".eta"].filter((sel) =>
+			document.querySelector(sel).getBoundingClientRect().bottom > innerHeight)`)
+		if len(below) > 0 {
+			t.Errorf("%s: %v below the fold with a 2000-character prompt", size.name, below)
+		}
+		tb.screenshot("long-prompt-" + size.name)
+
+		tb.do(chromedp.Click(chromedp.ID("prompt-toggle")))
+		whole := eval[bool](tb, `(() => {
+			const meta = document.getElementById("watch-meta");
+			return meta.scrollHeight <= meta.clientHeight + 1 && meta.textContent.endsWith("and so, the end.”") &&
+				document.getElementById("prompt-toggle").getAttribute("aria-expanded") === "true";
+		})()`)
+		if !whole {
+			t.Errorf("%s: the toggle does not show the whole prompt", size.name)
+		}
+	}
+}
+
+// TestDashboardPhoneOpensFromList taps a video in "Your videos" on a
+// 390 px phone: the watch card, which moves to the top, comes into view
+// with the focus, showing the job's state.
+func TestDashboardPhoneOpensFromList(t *testing.T) {
+	b := newBrowser(t)
+	s := startServer(t, testdb.SQLite(t), map[string]string{"PIPELINE": "external"})
+	token := userToken(t, "phone")
+	var ids []int64
+	for range 4 {
+		ids = append(ids, generate(t, s, token).ID)
+	}
+	postWorkerJob(t, s, ids[0], 0, 1, 3)
+
+	tb := b.newTab("tab")
+	tb.do(chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile))
+	signIn(tb, s, "/", token)
+	row := fmt.Sprintf(`#video-list li[data-id="%d"] a`, ids[0])
+	tb.wait("the list", fmt.Sprintf(`document.querySelector(%q) !== null`, row))
+	tb.do(chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`document.querySelector(%q).scrollIntoView({block: "center"})`, row)))
+	if eval[float64](tb, `scrollY`) < 300 {
+		t.Fatalf("the list is in view without scrolling; the test needs it further down")
+	}
+	tb.do(chromedp.Click(chromedp.CSS(row)))
+	tb.wait("three steps", `document.querySelectorAll("#history li").length === 3`)
+	got := eval[map[string]any](tb, `(() => {
+		const top = document.getElementById("watch").getBoundingClientRect().top;
+		const step = document.getElementById("current-step").getBoundingClientRect();
+		return {top, stepInView: step.top >= 0 && step.bottom <= innerHeight, focus: document.activeElement.id};
+	})()`)
+	if top := got["top"].(float64); top < -1 || top > 844/3 {
+		t.Errorf("the watch card's top is at %.0f px after the tap; want it at the top of the screen", top)
+	}
+	if got["stepInView"] != true {
+		t.Error("the current step is out of view after the tap")
+	}
+	if got["focus"] != "watch" {
+		t.Errorf("the focus is on #%v after the tap; want the watch card", got["focus"])
+	}
+	if !eval[bool](tb, `!!(document.getElementById("watch").compareDocumentPosition(document.getElementById("generate")) & Node.DOCUMENT_POSITION_FOLLOWING)`) {
+		t.Error("on a watch page the form comes before the watch card in the document (Tab and screen-reader order)")
+	}
+	// Every control is a fingertip high.
+	small := eval[[]string](tb, `[...document.querySelectorAll("button, .segmented span, .actions a, .video-link")]
+		.filter((el) => el.checkVisibility() && el.getBoundingClientRect().height < 44)
+		.map((el) => (el.id || el.className || el.tagName) + ": " + Math.round(el.getBoundingClientRect().height) + " px")`)
+	if len(small) > 0 {
+		t.Errorf("tap targets under 44 px: %v", small)
+	}
+	tb.screenshot("phone-from-list")
+}
+
+// TestDashboardSessionExpiresAsJobEnds ends the session mid-job: when the
+// job completes, the page asks for the new balance and learns that the
+// session is gone. It asks for a new token without hiding the outcome and
+// the player, and picks up where it was once signed in again.
+func TestDashboardSessionExpiresAsJobEnds(t *testing.T) {
+	b := newBrowser(t)
+	b.tolerate(`the server responded with a status of 401`)
+	s := startServer(t, testdb.SQLite(t), map[string]string{"PIPELINE": "external"})
+	token := userToken(t, "expiring")
+	v := generate(t, s, token)
+
+	tb := b.newTab("tab")
+	// Signed out, the skip link leads to something that is there.
+	tb.open(s.URL + "/")
+	tb.wait("the sign-in form", `!document.getElementById("signin").hidden`)
+	if !eval[bool](tb, `document.querySelector(document.querySelector(".skip-link").getAttribute("href")).checkVisibility()`) {
+		t.Error("on the sign-in page the skip link points at a hidden section")
+	}
+	if eval[string](tb, `document.getElementById("signin-message").className`) == "alert" {
+		t.Errorf("a first visit's %q is shown as an error", tb.text("signin-message"))
+	}
+
+	signIn(tb, s, fmt.Sprintf("/videos/%d", v.ID), token)
+	tb.wait("● Connected", connState+` === "open"`)
+	postWorkerJob(t, s, v.ID, 0, 1, 4)
+	tb.wait("four steps", `document.querySelectorAll("#history li").length === 4`)
+	tb.do(chromedp.Func(func(ctx context.Context, tgt *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tgt, network.DeleteCookies, network.DeleteCookiesParams{Name: "stephub_session", URL: s.URL})
+		return err
+	}))
+	postWorkerJob(t, s, v.ID, 0, 5, stephubSteps)
+	tb.wait("the sign-in form", `document.getElementById("signin").checkVisibility() && document.getElementById("signin-message").textContent.includes("expired")`)
+	tb.wait("the video loaded", `document.getElementById("player").readyState >= 1`)
+	shown := eval[map[string]bool](tb, `(() => {
+		const seen = (id) => document.getElementById(id).checkVisibility();
+		return {notice: seen("notice"), player: seen("player"), history: seen("history")};
+	})()`)
+	for what, ok := range shown {
+		if !ok {
+			t.Errorf("the %s is hidden once the session expired at the job's end", what)
+		}
+	}
+	checkFullHistory(t, "after the session expired", tb.history(), tb.historyIDs())
+	tb.screenshot("session-expired")
+
+	tb.do(chromedp.SendKeys(chromedp.ID("token-input"), token), chromedp.Click(chromedp.CSS(`#signin-form button`)))
+	tb.wait("the dashboard again", `document.getElementById("generate").checkVisibility() && document.getElementById("signin").hidden && document.getElementById("credits").textContent === "900"`)
+	if !eval[bool](tb, `document.getElementById("notice").checkVisibility()`) {
+		t.Error("the outcome is gone after signing in again")
 	}
 }

@@ -44,7 +44,7 @@ async function request(method, path, body, extraHeaders = {}) {
       body: body === undefined ? undefined : JSON.stringify(body),
     });
   } catch {
-    throw new APIError(0, "network", "The server cannot be reached. Check that stephub is running.");
+    throw new APIError(0, "network", "The server cannot be reached. Check your connection, then try again.");
   }
   const data = await resp.json().catch(() => null);
   if (resp.ok) return data;

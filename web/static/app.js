@@ -18,18 +18,34 @@ const WATCH_PATH = /^\/videos\/(\d+)\/?$/;
 
 const signin = byId("signin");
 const dashboard = byId("dashboard");
-const account = byId("account");
+const watchCard = byId("watch");
+const generateCard = byId("generate");
+const accountBar = byId("account");
 const creditsNode = byId("credits");
 
 let credits = null;
 /** The watched video and its stream handle, or null. */
 let watching = null;
 
+// ?shared=0 streams from the tab itself rather than the shared worker, so
+// that the stream shows in this tab's DevTools (the Network panel).
+const shared = typeof SharedWorker === "function" && new URLSearchParams(window.location.search).get("shared") !== "0";
 const streams = openStreams({
+  shared,
   onWorkerError: (message) => console.error(`stephub stream worker: ${message}`),
 });
 
+// Tells the other tabs of this browser that the balance or the list
+// changed (a video generated here), so that they show the same credits.
+const account = "BroadcastChannel" in window ? new BroadcastChannel("stephub-account") : null;
+account?.addEventListener("message", () => {
+  if (dashboard.hidden) return;
+  refreshMe();
+  videos.refresh();
+});
+
 const panel = new WatchPanel({
+  shared,
   onCancel: cancel,
   onRetry: (videoId) => {
     if (watching?.videoId === videoId) watching.handle.retry();
@@ -41,7 +57,7 @@ const panel = new WatchPanel({
   },
 });
 
-const videos = new VideoList({ onOpen: (videoId) => navigate(`/videos/${videoId}`) });
+const videos = new VideoList({ onOpen: (videoId) => navigate(`/videos/${videoId}`, { focus: true }) });
 
 setupGenerateForm({
   freshCredits: async () => {
@@ -51,22 +67,37 @@ setupGenerateForm({
   onCreated(video) {
     refreshMe();
     videos.refresh();
-    navigate(`/videos/${video.id}`);
+    account?.postMessage("changed");
+    navigate(`/videos/${video.id}`, { focus: true });
   },
 });
 
 setUnauthorizedHandler(() =>
-  showSignIn("Your session has expired or the token is not valid. Paste a new access token to go on."));
+  showSignIn("Your session has expired or the token is not valid. Paste a new access token to go on.", { error: true, expired: true }));
 
 // --- signing in ---------------------------------------------------------
 
-function showSignIn(message) {
-  unwatch();
-  dashboard.hidden = true;
-  account.hidden = true;
+/**
+ * Shows the sign-in form with a message, styled as an error or not. A
+ * session that expired while a video is watched (say, as its job completes
+ * and the page asks for the new balance) keeps that video in view, its
+ * outcome and player included, under the form; the rest of the dashboard
+ * needs the session and goes.
+ */
+function showSignIn(message, { error = false, expired = false } = {}) {
+  const keepWatching = expired && watching !== null && !dashboard.hidden;
+  if (!keepWatching) {
+    unwatch();
+    dashboard.hidden = true;
+  }
+  document.body.classList.toggle("session-lost", keepWatching);
+  accountBar.hidden = true;
   signin.hidden = false;
-  byId("signin-message").textContent = message;
-  byId("token-input").focus();
+  const node = byId("signin-message");
+  node.textContent = message;
+  node.className = error ? "alert" : "info";
+  // Taking the focus from a video being watched would scroll it away.
+  if (!keepWatching) byId("token-input").focus();
 }
 
 /**
@@ -78,14 +109,15 @@ async function enter({ fresh = false } = {}) {
   try {
     me = await fetchMe();
   } catch (err) {
-    if (err.status !== 401) showSignIn(`Signing in failed: ${err.message}`);
+    if (err.status !== 401) showSignIn(`Signing in failed: ${err.message}`, { error: true });
     return; // a 401 has shown the sign-in form already
   }
   if (fresh) markSignedIn();
   showMe(me);
+  document.body.classList.remove("session-lost");
   signin.hidden = true;
   dashboard.hidden = false;
-  account.hidden = false;
+  accountBar.hidden = false;
   videos.refresh();
   const before = watching;
   route();
@@ -117,7 +149,7 @@ byId("signin-form").addEventListener("submit", async (e) => {
   try {
     await createSession(token);
   } catch (err) {
-    if (err.status !== 401) showSignIn(`Signing in failed: ${err.message}`);
+    if (err.status !== 401) showSignIn(`Signing in failed: ${err.message}`, { error: true });
     return; // a 401 has shown the sign-in form already
   }
   enter({ fresh: true });
@@ -163,7 +195,12 @@ window.addEventListener("storage", (e) => {
   watching?.handle.setTransport(transport());
 });
 
-function watch(videoId) {
+/**
+ * Watches a video, or nothing (null). With focus, the watch card takes the
+ * keyboard focus and, where it is out of view (on a phone it moved to the
+ * top while the list was in view), the page scrolls to it.
+ */
+function watch(videoId, { focus = false } = {}) {
   if (watching?.videoId === videoId) return;
   unwatch();
   videos.setCurrent(videoId);
@@ -174,14 +211,19 @@ function watch(videoId) {
   panel.show(videoId);
   const handle = streams.watch(videoId, { transport: transport() }, (update) => {
     panel.update(update);
-    if (update.state === "unauthorized") showSignIn("Your access token is not valid any more. Paste a new one to go on.");
+    if (update.state === "unauthorized") showSignIn("Your access token is not valid any more. Paste a new one to go on.", { error: true, expired: true });
     const last = update.events?.at(-1);
     if (last) videos.applyEvent(videoId, last);
   });
   watching = { videoId, handle };
   getVideo(videoId).then((video) => panel.setVideo(video), (err) => {
-    if (err.status === 404 && watching?.videoId === videoId) panel.showAlert(`There is no video #${videoId} in your account.`);
+    if (err.status === 404 && watching?.videoId === videoId) panel.showNotFound(`There is no video #${videoId} in your account.`);
   });
+  if (focus) {
+    watchCard.focus({ preventScroll: true });
+    const top = watchCard.getBoundingClientRect().top;
+    if (top < 0 || top > window.innerHeight / 3) watchCard.scrollIntoView({ block: "start" });
+  }
 }
 
 function unwatch() {
@@ -203,15 +245,24 @@ async function cancel(videoId) {
 
 // --- routing -------------------------------------------------------------
 
-function route() {
+/**
+ * Shows what the address names. On a watch page the watch card comes
+ * first in the document, so that Tab and screen readers reach it before
+ * the form, as phones show it first; the grid places the cards the same
+ * way on wide screens whatever their order.
+ */
+function route(options) {
   const m = WATCH_PATH.exec(window.location.pathname);
   document.body.classList.toggle("watching", m !== null);
-  watch(m ? Number(m[1]) : null);
+  // Moved only when out of place: a move takes the focus from inside.
+  if (m && watchCard.nextElementSibling !== generateCard) generateCard.before(watchCard);
+  else if (!m && generateCard.nextElementSibling !== watchCard) generateCard.after(watchCard);
+  watch(m ? Number(m[1]) : null, options);
 }
 
-function navigate(path) {
+function navigate(path, options) {
   if (window.location.pathname !== path) history.pushState(null, "", path);
-  route();
+  route(options);
 }
 
 window.addEventListener("popstate", () => {

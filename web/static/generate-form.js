@@ -54,6 +54,23 @@ export function setupGenerateForm({ onCreated, freshCredits }) {
       form.requestSubmit();
     }
   });
+  // Enter on a radio button would submit the form (the browser's implicit
+  // submission) and spend credits: on the model and image choices it picks
+  // the focused option instead, and only the Generate button (or
+  // Ctrl+Enter in the prompt) generates.
+  // Chromium submits on the keypress that follows the keydown, which a
+  // cancelled keydown normally suppresses; both are caught, for browsers
+  // and tools that send it anyway.
+  const pickOnEnter = (e) => {
+    if (e.key !== "Enter" || e.target.type !== "radio") return;
+    e.preventDefault();
+    if (!e.target.checked) {
+      e.target.checked = true;
+      e.target.dispatchEvent(new Event("change", { bubbles: true }));
+    }
+  };
+  form.addEventListener("keydown", pickOnEnter);
+  form.addEventListener("keypress", pickOnEnter);
   form.addEventListener("change", () => {
     setFieldError("model", "");
     setFieldError("reference_image_url", "");
@@ -80,6 +97,8 @@ export function setupGenerateForm({ onCreated, freshCredits }) {
 
     button.disabled = true;
     button.setAttribute("aria-busy", "true");
+    const label = button.firstChild.textContent;
+    button.firstChild.textContent = "Starting… ";
     try {
       const video = await generateVideo(body);
       onCreated(video);
@@ -88,6 +107,10 @@ export function setupGenerateForm({ onCreated, freshCredits }) {
     } finally {
       button.disabled = false;
       button.removeAttribute("aria-busy");
+      button.firstChild.textContent = label;
+      // Disabling the focused button dropped the focus; give it back
+      // unless the page moved it on (to the new video).
+      if (document.activeElement === document.body) button.focus();
     }
   });
 

@@ -8,10 +8,11 @@ import { VideoFeed } from "./feed.js";
 /**
  * Returns {watch(videoId, {transport}, listener)}. watch returns a handle
  * with retry(), setTransport(transport) and close(); the listener gets the
- * VideoFeed updates described in feed.js.
+ * VideoFeed updates described in feed.js. Without shared (or without
+ * SharedWorker), the tab streams on its own.
  */
-export function openStreams({ onWorkerError }) {
-  if (typeof SharedWorker !== "function") return localStreams();
+export function openStreams({ shared, onWorkerError }) {
+  if (!shared || typeof SharedWorker !== "function") return localStreams();
   return sharedStreams(onWorkerError);
 }
 

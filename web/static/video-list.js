@@ -1,9 +1,15 @@
 // The list of the user's videos, newest first, each a link to its watch
-// page. The row of the watched video follows its live events.
+// page. The row of the watched video follows its live events; the rows of
+// other running videos are brought up to date every few seconds while the
+// page is in view.
 
 import { listVideos } from "./api.js";
 import { byId, el, isPlainClick } from "./dom.js";
 import { formatDate } from "./format.js";
+
+/** How often the rows of running videos are asked for again, in ms. */
+const POLL_MS = 5000;
+const RUNNING = new Set(["pending", "processing"]);
 
 export class VideoList {
   #cursor = null;
@@ -18,8 +24,10 @@ export class VideoList {
     this.empty = byId("videos-empty");
     this.more = byId("more-videos");
     this.error = byId("videos-error");
+    this.loading = byId("videos-loading");
     byId("refresh-videos").addEventListener("click", () => this.refresh());
     this.more.addEventListener("click", () => this.#load(this.#cursor));
+    setInterval(() => this.#poll(), POLL_MS);
   }
 
   /** Loads the first page again. */
@@ -39,17 +47,40 @@ export class VideoList {
     if (row) this.#setStatus(row, ev.status, ev.progress);
   }
 
+  /**
+   * Updates the rows of running videos in place (a new list would take the
+   * keyboard focus from a row), from the first page of the list.
+   */
+  async #poll() {
+    if (document.hidden || !this.list.isConnected || this.list.closest("[hidden]")) return;
+    const running = [...this.list.children].filter((row) => RUNNING.has(row.dataset.status) && Number(row.dataset.id) !== this.#current);
+    if (!running.length) return;
+    let page;
+    try {
+      page = await listVideos(null);
+    } catch {
+      return; // the next poll, or Refresh, tries again
+    }
+    for (const video of page.videos) {
+      const row = this.list.querySelector(`li[data-id="${video.id}"]`);
+      if (row && Number(video.id) !== this.#current) this.#setStatus(row, video.status, video.progress);
+    }
+  }
+
   async #load(cursor) {
     const load = ++this.#loads;
     this.error.textContent = "";
+    this.loading.hidden = this.list.children.length > 0;
     let page;
     try {
       page = await listVideos(cursor);
     } catch (err) {
       if (load === this.#loads && err.status !== 401) this.error.textContent = `Your videos could not be loaded: ${err.message}`;
+      if (load === this.#loads) this.loading.hidden = true;
       return;
     }
     if (load !== this.#loads) return;
+    this.loading.hidden = true;
     const rows = page.videos.map((v) => this.#row(v));
     if (cursor) this.list.append(...rows);
     else this.list.replaceChildren(...rows);
