@@ -922,3 +922,42 @@ func TestDashboardSessionExpiresAsJobEnds(t *testing.T) {
 		t.Error("the outcome is gone after signing in again")
 	}
 }
+
+// TestDashboardKeepsEveryTabCurrent checks what the page says beyond the
+// watched job: a running video's row in another tab's list moves on
+// without Refresh, a generate in one tab updates the credits of another,
+// the tab's title follows the job, a missing video says only that, and
+// ?shared=0 streams from the tab, as its connection details say.
+func TestDashboardKeepsEveryTabCurrent(t *testing.T) {
+	b := newBrowser(t)
+	b.tolerate(`the server responded with a status of 404`)
+	s := startServer(t, testdb.SQLite(t), map[string]string{"PIPELINE": "external"})
+	token := userToken(t, "current")
+	v := generate(t, s, token)
+
+	one := b.newTab("tab 1")
+	one.do(chromedp.EmulateViewport(700, 900))
+	signIn(one, s, "/", token)
+	if h := eval[float64](one, `document.querySelector(".topbar").getBoundingClientRect().height`); h > 80 {
+		t.Errorf("the top bar is %.0f px tall at 700 px; want one line", h)
+	}
+	two := b.newTab("tab 2")
+	signIn(two, s, fmt.Sprintf("/videos/%d?shared=0", v.ID), token)
+	two.wait("● Connected", connState+` === "open"`)
+	if got := two.text("debug-info"); !strings.Contains(got, "from this tab") {
+		t.Errorf("connection details with ?shared=0: %q; want the stream in this tab", got)
+	}
+
+	postWorkerJob(t, s, v.ID, 0, 1, 4)
+	two.wait("the title at step 4", `document.title.startsWith("44% · Step 4 of 8")`)
+	one.wait("the list row at 44% without Refresh", fmt.Sprintf(`document.querySelector('#video-list li[data-id="%d"] .video-progress')?.textContent === "44%%"`, v.ID))
+
+	two.do(chromedp.SendKeys(chromedp.ID("prompt"), "A second video from tab 2"), chromedp.Click(chromedp.ID("generate-button")))
+	one.wait("tab 1's credits after tab 2's generate", `document.getElementById("credits").textContent.replace(/\D/g, "") === "800"`)
+
+	one.open(s.URL + "/videos/999999")
+	one.wait("the not-found message", `document.getElementById("watch-alert").textContent.includes("no video #999999")`)
+	if got := one.text("current-step"); strings.Contains(got, "Waiting") {
+		t.Errorf("a missing video shows %q beside the not-found error", got)
+	}
+}
