@@ -60,7 +60,8 @@ func TestDocsPage(t *testing.T) {
 	if !marked {
 		t.Fatal("the Authorize dialog has no bearerAuth scheme")
 	}
-	tb.do(chromedp.SendKeys(chromedp.ID("bearer-token"), userToken(t, "docs-reader")),
+	token := userToken(t, "docs-reader")
+	tb.do(chromedp.SendKeys(chromedp.ID("bearer-token"), token),
 		chromedp.Click(chromedp.ID("bearer-authorize")))
 	tb.wait("the authorized scheme", `[...document.querySelectorAll(".auth-container")].some((c) =>
 		c.querySelector("h4")?.textContent.includes("bearerAuth") && c.textContent.includes("Authorized"))`)
@@ -84,6 +85,10 @@ func TestDocsPage(t *testing.T) {
 	// its curl line.
 	if curl := eval[string](tb, fmt.Sprintf(`document.querySelector(%q)?.textContent ?? ""`, op+` .curl-command`)); !strings.Contains(curl, "Authorization: Bearer ") {
 		t.Errorf("the curl line shown sends no bearer token: %s", curl)
+	}
+	// Nothing pasted is kept where the origin's other scripts can read it.
+	if stored := eval[string](tb, `JSON.stringify({...localStorage})`); strings.Contains(stored, token) {
+		t.Errorf("the pasted token is kept in localStorage: %s", stored)
 	}
 	tb.screenshot("docs-try-it-out")
 }
