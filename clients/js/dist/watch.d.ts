@@ -1,7 +1,11 @@
 import { type BackoffOptions } from "./backoff.js";
 import { StephubError } from "./errors.js";
 import { type StreamEvent, type VideoStatus } from "./types.js";
-/** Which stream to use; "auto" is WebSocket, and SSE where that fails. */
+/**
+ * Which stream to use; "auto" is WebSocket, and SSE where that fails. Without
+ * a watch ticket, "ws" and "auto" stream SSE over fetch where they can (see
+ * WatchOptions.tickets).
+ */
 export type Transport = "sse" | "ws" | "auto";
 /**
  * A watch's state:
@@ -23,6 +27,12 @@ export interface WatchStatus {
     error?: StephubError;
     /** For "reconnecting", the pause before the next dial, in ms. */
     retryInMs?: number;
+    /**
+     * Why the transport is not the one asked for, on the first status after
+     * the switch: a WebSocket replaced by SSE over fetch, which can send the
+     * token in a header, when the server gives no watch tickets.
+     */
+    note?: string;
 }
 /** The options of watchVideo. */
 export interface WatchOptions {
@@ -49,17 +59,27 @@ export interface WatchOptions {
     /**
      * Stream with watch tickets (default true): the token goes in the
      * Authorization header of POST /api/v1/videos/{id}/ticket only, never in
-     * a URL. Without them, SSE sends the token in the Authorization header
-     * (fetch streaming), and only EventSource and WebSocket put it in
-     * ?token=.
+     * a URL. Without them (tickets: false, or a server without the ticket
+     * route), the watch streams SSE over fetch with the token in the
+     * Authorization header, even when the transport asked for is "ws" or
+     * "auto" (a status note says so): a WebSocket and EventSource can send
+     * the token only in ?token=, where proxies and logs keep it, and are
+     * used so only where fetch cannot stream.
      */
     tickets?: boolean;
-    /** "sse", "ws" or "auto" (the default). */
+    /** "sse", "ws" or "auto" (the default); see tickets. */
     transport?: Transport;
     /** Resume after this event id: events up to it are not sent again. */
     lastEventId?: number;
     /** Called once for each event, in order of id. */
     onEvent: (event: StreamEvent) => void;
+    /**
+     * Called when onEvent throws, with what it threw and the event; the
+     * watch carries on with the next event. By default the error is logged
+     * with console.error. (It is not rethrown: in Node.js that would end
+     * the process.)
+     */
+    onEventError?: (error: unknown, event: StreamEvent) => void;
     /** Called when the state changes, and at each pause before a retry. */
     onStatus?: (status: WatchStatus) => void;
     /** The pause between attempts; see backoffDelay. */

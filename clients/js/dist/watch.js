@@ -13,6 +13,8 @@ export function isTerminal(status) {
 // WebSocket close codes of the server (README, "Over WebSocket").
 const WS_FINISHED = 1000; // after the terminal event, or at once with nothing left
 const WS_CREDENTIAL_EXPIRED = 4001;
+// Why a watch asked for a WebSocket streams SSE over fetch instead.
+const NO_TICKETS_NOTE = "No watch ticket: streaming SSE over fetch, with the token in the Authorization header, rather than a WebSocket with the token in its address.";
 // A stream that ran this long, or delivered an event, was healthy: the
 // pause after it ends starts again from the shortest.
 const HEALTHY_MS = 5000;
@@ -66,6 +68,7 @@ class Watch {
     #openedAt = 0;
     #gotEvent = false; // the current stream delivered an event
     #emitted;
+    #note; // for the next status: why the transport changed
     constructor(o) {
         if (typeof o.onEvent !== "function")
             throw new TypeError("watchVideo: onEvent is required");
@@ -82,6 +85,10 @@ class Watch {
         this.#fetchStreams = this.#fetch !== undefined && typeof ReadableStream === "function" && typeof TextDecoder === "function";
         this.#mode = o.transport ?? "auto";
         this.transport = this.#mode === "ws" || (this.#mode === "auto" && this.#WebSocket !== undefined) ? "ws" : "sse";
+        if (this.transport === "ws" && !this.#tickets && this.#fetchStreams) {
+            this.transport = "sse";
+            this.#note = NO_TICKETS_NOTE;
+        }
         this.lastEventId = o.lastEventId ?? 0;
         this.#setState("connecting");
         void this.#dial();
@@ -97,6 +104,11 @@ class Watch {
         this.#refusals = 0;
         this.#authRetried = false;
         this.#suspect = false;
+        // The token that failed last time is not sent again: ask for it anew.
+        if (this.#o.getToken) {
+            this.#haveToken = false;
+            this.#token = undefined;
+        }
         this.#setState("connecting");
         void this.#dial();
     }
@@ -139,6 +151,12 @@ class Watch {
             if (live())
                 this.#failed(asStephubError(err), false);
             return;
+        }
+        if (this.transport === "ws" && !cred.ticket && this.#fetchStreams) {
+            // No ticket: a WebSocket would carry the token in ?token=, where
+            // proxies and logs keep it. SSE over fetch sends it in a header.
+            this.transport = "sse";
+            this.#note = NO_TICKETS_NOTE;
         }
         if (this.transport === "ws")
             this.#openWebSocket(gen, cred);
@@ -394,13 +412,25 @@ class Watch {
             this.#o.onEvent(ev);
         }
         catch (err) {
-            // The caller's bug is not the stream's: report it, carry on.
-            queueMicrotask(() => {
-                throw err;
-            });
+            // The caller's bug is not the stream's: report it, carry on. (Not
+            // rethrown: in Node.js an uncaught exception ends the process.)
+            this.#eventError(err, ev);
         }
         if (gen === this.#gen && isTerminal(ev.status))
             this.#finish();
+    }
+    #eventError(err, ev) {
+        const report = this.#o.onEventError;
+        if (report) {
+            try {
+                report(err, ev);
+                return;
+            }
+            catch (again) {
+                console.error("stephub watchVideo: onEventError threw:", again);
+            }
+        }
+        console.error(`stephub watchVideo: onEvent threw on event ${ev.id}:`, err);
     }
     /** A stream that was open ended without the terminal event. */
     #dropped(credentialExpired) {
@@ -505,13 +535,17 @@ class Watch {
             return;
         this.state = state;
         const last = this.#emitted;
-        if (last && last.state === state && last.error === error && last.transport === this.transport && retryInMs === undefined)
+        const note = this.#note;
+        if (last && last.state === state && last.error === error && last.transport === this.transport && retryInMs === undefined && note === undefined)
             return;
         const status = { state, transport: this.transport };
         if (error)
             status.error = error;
         if (retryInMs !== undefined)
             status.retryInMs = retryInMs;
+        if (note !== undefined)
+            status.note = note;
+        this.#note = undefined;
         this.#emitted = status;
         this.#o.onStatus?.(status);
     }

@@ -6,7 +6,11 @@ import { StephubError, errorFromResponse, networkError } from "./errors.js";
 import { SSEParser } from "./sse.js";
 import { videoPath, type StreamEvent, type StreamQuery, type Ticket, type VideoRoute, type VideoStatus } from "./types.js";
 
-/** Which stream to use; "auto" is WebSocket, and SSE where that fails. */
+/**
+ * Which stream to use; "auto" is WebSocket, and SSE where that fails. Without
+ * a watch ticket, "ws" and "auto" stream SSE over fetch where they can (see
+ * WatchOptions.tickets).
+ */
 export type Transport = "sse" | "ws" | "auto";
 
 /**
@@ -30,6 +34,12 @@ export interface WatchStatus {
   error?: StephubError;
   /** For "reconnecting", the pause before the next dial, in ms. */
   retryInMs?: number;
+  /**
+   * Why the transport is not the one asked for, on the first status after
+   * the switch: a WebSocket replaced by SSE over fetch, which can send the
+   * token in a header, when the server gives no watch tickets.
+   */
+  note?: string;
 }
 
 /** The options of watchVideo. */
@@ -57,17 +67,27 @@ export interface WatchOptions {
   /**
    * Stream with watch tickets (default true): the token goes in the
    * Authorization header of POST /api/v1/videos/{id}/ticket only, never in
-   * a URL. Without them, SSE sends the token in the Authorization header
-   * (fetch streaming), and only EventSource and WebSocket put it in
-   * ?token=.
+   * a URL. Without them (tickets: false, or a server without the ticket
+   * route), the watch streams SSE over fetch with the token in the
+   * Authorization header, even when the transport asked for is "ws" or
+   * "auto" (a status note says so): a WebSocket and EventSource can send
+   * the token only in ?token=, where proxies and logs keep it, and are
+   * used so only where fetch cannot stream.
    */
   tickets?: boolean;
-  /** "sse", "ws" or "auto" (the default). */
+  /** "sse", "ws" or "auto" (the default); see tickets. */
   transport?: Transport;
   /** Resume after this event id: events up to it are not sent again. */
   lastEventId?: number;
   /** Called once for each event, in order of id. */
   onEvent: (event: StreamEvent) => void;
+  /**
+   * Called when onEvent throws, with what it threw and the event; the
+   * watch carries on with the next event. By default the error is logged
+   * with console.error. (It is not rethrown: in Node.js that would end
+   * the process.)
+   */
+  onEventError?: (error: unknown, event: StreamEvent) => void;
   /** Called when the state changes, and at each pause before a retry. */
   onStatus?: (status: WatchStatus) => void;
   /** The pause between attempts; see backoffDelay. */
@@ -106,6 +126,10 @@ export function isTerminal(status: string | null | undefined): boolean {
 // WebSocket close codes of the server (README, "Over WebSocket").
 const WS_FINISHED = 1000; // after the terminal event, or at once with nothing left
 const WS_CREDENTIAL_EXPIRED = 4001;
+
+// Why a watch asked for a WebSocket streams SSE over fetch instead.
+const NO_TICKETS_NOTE =
+  "No watch ticket: streaming SSE over fetch, with the token in the Authorization header, rather than a WebSocket with the token in its address.";
 
 // A stream that ran this long, or delivered an event, was healthy: the
 // pause after it ends starts again from the shortest.
@@ -174,6 +198,7 @@ class Watch implements WatchHandle {
   #openedAt = 0;
   #gotEvent = false; // the current stream delivered an event
   #emitted: WatchStatus | undefined;
+  #note: string | undefined; // for the next status: why the transport changed
 
   constructor(o: WatchOptions) {
     if (typeof o.onEvent !== "function") throw new TypeError("watchVideo: onEvent is required");
@@ -190,6 +215,10 @@ class Watch implements WatchHandle {
     this.#fetchStreams = this.#fetch !== undefined && typeof ReadableStream === "function" && typeof TextDecoder === "function";
     this.#mode = o.transport ?? "auto";
     this.transport = this.#mode === "ws" || (this.#mode === "auto" && this.#WebSocket !== undefined) ? "ws" : "sse";
+    if (this.transport === "ws" && !this.#tickets && this.#fetchStreams) {
+      this.transport = "sse";
+      this.#note = NO_TICKETS_NOTE;
+    }
     this.lastEventId = o.lastEventId ?? 0;
     this.#setState("connecting");
     void this.#dial();
@@ -206,6 +235,11 @@ class Watch implements WatchHandle {
     this.#refusals = 0;
     this.#authRetried = false;
     this.#suspect = false;
+    // The token that failed last time is not sent again: ask for it anew.
+    if (this.#o.getToken) {
+      this.#haveToken = false;
+      this.#token = undefined;
+    }
     this.#setState("connecting");
     void this.#dial();
   }
@@ -246,6 +280,12 @@ class Watch implements WatchHandle {
     } catch (err) {
       if (live()) this.#failed(asStephubError(err), false);
       return;
+    }
+    if (this.transport === "ws" && !cred.ticket && this.#fetchStreams) {
+      // No ticket: a WebSocket would carry the token in ?token=, where
+      // proxies and logs keep it. SSE over fetch sends it in a header.
+      this.transport = "sse";
+      this.#note = NO_TICKETS_NOTE;
     }
     if (this.transport === "ws") this.#openWebSocket(gen, cred);
     else if (this.#fetchStreams) void this.#openFetch(gen, cred, abort.signal);
@@ -475,12 +515,24 @@ class Watch implements WatchHandle {
     try {
       this.#o.onEvent(ev);
     } catch (err) {
-      // The caller's bug is not the stream's: report it, carry on.
-      queueMicrotask(() => {
-        throw err;
-      });
+      // The caller's bug is not the stream's: report it, carry on. (Not
+      // rethrown: in Node.js an uncaught exception ends the process.)
+      this.#eventError(err, ev);
     }
     if (gen === this.#gen && isTerminal(ev.status)) this.#finish();
+  }
+
+  #eventError(err: unknown, ev: StreamEvent): void {
+    const report = this.#o.onEventError;
+    if (report) {
+      try {
+        report(err, ev);
+        return;
+      } catch (again) {
+        console.error("stephub watchVideo: onEventError threw:", again);
+      }
+    }
+    console.error(`stephub watchVideo: onEvent threw on event ${ev.id}:`, err);
   }
 
   /** A stream that was open ended without the terminal event. */
@@ -586,10 +638,13 @@ class Watch implements WatchHandle {
     if (this.#closed) return;
     this.state = state;
     const last = this.#emitted;
-    if (last && last.state === state && last.error === error && last.transport === this.transport && retryInMs === undefined) return;
+    const note = this.#note;
+    if (last && last.state === state && last.error === error && last.transport === this.transport && retryInMs === undefined && note === undefined) return;
     const status: WatchStatus = { state, transport: this.transport };
     if (error) status.error = error;
     if (retryInMs !== undefined) status.retryInMs = retryInMs;
+    if (note !== undefined) status.note = note;
+    this.#note = undefined;
     this.#emitted = status;
     this.#o.onStatus?.(status);
   }

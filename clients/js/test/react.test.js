@@ -163,6 +163,37 @@ describe("useVideoStream", () => {
     await waitFor("no stream left", async () => (await activeStreams(s, "sse")) === 0);
   });
 
+  test("a token that comes after the first render (auth loading) starts the stream", async (t) => {
+    const s = await startServer(t, { PIPELINE: "external" });
+    const token = userToken("late");
+    const v = await generate(s, token);
+    const page = mount(t);
+    const errors = [];
+    const states = [];
+    const options = { baseUrl: s.url, transport: "sse", onError: (m, cause) => errors.push(cause.code) };
+    page.render({ videoId: v.id, options });
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(page.text("conn"), "idle");
+    assert.equal(page.text("error"), "");
+    assert.deepEqual(errors, []);
+
+    page.render({ videoId: v.id, options: { ...options, token } });
+    await waitFor("the stream, once the token came", () => page.text("conn") === "● Connected");
+    await postStep(s, v.id, { step: 1, message: "one", progress: 10 });
+    await waitFor("the step", () => page.text("count") === "1");
+
+    // A renewed token does not reopen a stream that works.
+    const watching = new window.MutationObserver(() => states.push(page.text("conn")));
+    watching.observe(document.body, { subtree: true, characterData: true, childList: true });
+    t.after(() => watching.disconnect());
+    page.render({ videoId: v.id, options: { ...options, token: userToken("late", "2h") } });
+    await postStep(s, v.id, { step: 2, message: "two", progress: 20 });
+    await waitFor("the second step", () => page.text("count") === "2");
+    assert.ok(!states.includes("connecting") && !states.includes("idle"), states.join(" "));
+    assert.equal(await activeStreams(s, "sse"), 1);
+    assert.deepEqual(errors, []);
+  });
+
   test("null watches nothing; an error is shown and reported", async (t) => {
     const s = await startServer(t);
     const owner = userToken("owner");

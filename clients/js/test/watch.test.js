@@ -279,6 +279,74 @@ describe("refusals and errors", () => {
   });
 });
 
+describe("retry and a stale token", () => {
+  test("retry() asks getToken again: the token that failed is not sent first", async () => {
+    let current = "stale";
+    let asked = 0;
+    const server = fakeFetch((req) => {
+      if (isTicket(req)) return req.headers.Authorization === "Bearer fresh" ? ticket() : apiError(401, "unauthorized");
+      return sse(req, [frame(1, { status: "completed" })]);
+    });
+    const states = [];
+    await new Promise((resolve) => {
+      const h = watchVideo({
+        baseUrl: BASE, videoId: 42, transport: "sse", fetch: server.fetch, backoff: FAST,
+        getToken: () => (asked++, current),
+        onEvent: () => {},
+        onStatus: (s) => {
+          states.push(s.state);
+          if (s.state === "error") {
+            current = "fresh"; // signed in again
+            setTimeout(() => h.retry());
+          }
+          if (s.state === "closed") resolve();
+        },
+      });
+    });
+    const tickets = server.requests.filter(isTicket).map((r) => r.headers.Authorization);
+    assert.deepEqual(tickets, ["Bearer stale", "Bearer stale", "Bearer fresh"]);
+    assert.equal(asked, 3);
+    assert.deepEqual(states, ["connecting", "reconnecting", "error", "connecting", "open", "closed"]);
+  });
+});
+
+describe("an onEvent that throws", () => {
+  test("is reported to onEventError, and the watch carries on", async () => {
+    const server = fakeFetch((req) => (isTicket(req) ? ticket() : sse(req, [frame(1), frame(2), frame(3, { status: "completed" })])));
+    const reported = [];
+    const w = await run({
+      token: TOKEN, transport: "sse", fetch: server.fetch,
+      onEvent: (e) => {
+        if (e.id === 1) throw new Error("the page's bug");
+      },
+      onEventError: (err, ev) => reported.push([err.message, ev.id]),
+    });
+    assert.deepEqual(ids(w.events), [1, 2, 3]);
+    assert.deepEqual(reported, [["the page's bug", 1]]);
+    assert.equal(w.last.state, "closed");
+  });
+
+  test("without onEventError: console.error, not an uncaught exception", async (t) => {
+    const logged = [];
+    t.mock.method(console, "error", (...args) => logged.push(args));
+    const uncaught = [];
+    const onUncaught = (err) => uncaught.push(err);
+    process.prependListener("uncaughtException", onUncaught);
+    t.after(() => process.removeListener("uncaughtException", onUncaught));
+    const server = fakeFetch((req) => (isTicket(req) ? ticket() : sse(req, [frame(1), frame(2, { status: "completed" })])));
+    const w = await run({
+      token: TOKEN, transport: "sse", fetch: server.fetch,
+      onEvent: (e) => {
+        if (e.id === 1) throw new Error("the page's bug");
+      },
+    });
+    assert.deepEqual(ids(w.events), [1, 2]);
+    assert.deepEqual(uncaught, []);
+    assert.equal(logged.length, 1);
+    assert.ok(logged[0].some((a) => a instanceof Error && a.message === "the page's bug"), String(logged[0]));
+  });
+});
+
 describe("credentials", () => {
   test("the token goes in the ticket request's header, never in an address", async () => {
     const server = fakeFetch((req) => (isTicket(req) ? ticket() : sse(req, [frame(1, { status: "completed" })])));
@@ -425,6 +493,54 @@ describe("WebSocket", () => {
     assert.equal(FakeWebSocket.opened.length, 1);
     assert.deepEqual(w.statuses.map((s) => `${s.state}/${s.transport}`), ["connecting/ws", "reconnecting/ws", "open/sse", "closed/sse"]);
     assert.ok(server.requests.some((r) => r.method === "HEAD" && r.url.searchParams.get("ticket") === "ticket-1"));
+  });
+
+  for (const transport of ["auto", "ws"]) {
+    test(`${transport}, and no ticket route: SSE over fetch with the token in a header, never ws?token=`, async () => {
+      FakeWebSocket.opened = [];
+      FakeWebSocket.script = (ws) => {
+        ws.open();
+        ws.send(event(1, { status: "completed" }));
+        ws.end(1000);
+      };
+      const server = fakeFetch((req) => {
+        if (isTicket(req)) return apiError(404, "not_found");
+        if (req.url.pathname === "/api/v1/videos/42") return json(200, { id: 42 });
+        return sse(req, [frame(1, { status: "completed" })]);
+      });
+      const w = await run({ token: TOKEN, transport, fetch: server.fetch, WebSocket: FakeWebSocket });
+      assert.deepEqual(ids(w.events), [1]);
+      assert.deepEqual(FakeWebSocket.opened.map((ws) => ws.url.href), [], "a WebSocket was opened");
+      const s = server.requests.find(isStream);
+      assert.equal(s.headers.Authorization, `Bearer ${TOKEN}`);
+      assert.equal(s.url.search, "");
+      assert.equal(w.last.transport, "sse");
+      assert.ok(w.statuses.some((x) => /Authorization header/.test(x.note ?? "")), "no status note");
+    });
+  }
+
+  test("tickets: false asks for no ticket, and streams SSE over fetch rather than ws?token=", async () => {
+    FakeWebSocket.opened = [];
+    FakeWebSocket.script = (ws) => ws.end(1006);
+    const server = fakeFetch((req) => (isTicket(req) ? assert.fail("a ticket was asked for") : sse(req, [frame(1, { status: "completed" })])));
+    const w = await run({ token: TOKEN, tickets: false, transport: "ws", fetch: server.fetch, WebSocket: FakeWebSocket });
+    assert.deepEqual(ids(w.events), [1]);
+    assert.equal(FakeWebSocket.opened.length, 0);
+    assert.deepEqual(w.statuses.map((s) => `${s.state}/${s.transport}`), ["connecting/sse", "open/sse", "closed/sse"]);
+    assert.match(w.statuses[0].note, /Authorization header/);
+  });
+
+  test("no ticket and no fetch streaming: the WebSocket is the only way, with ?token=", async () => {
+    FakeWebSocket.opened = [];
+    FakeWebSocket.script = (ws) => {
+      ws.open();
+      ws.send(event(1, { status: "completed" }));
+      ws.end(1000);
+    };
+    const w = await run({ token: TOKEN, transport: "ws", fetch: null, WebSocket: FakeWebSocket });
+    assert.deepEqual(ids(w.events), [1]);
+    assert.equal(FakeWebSocket.opened.length, 1);
+    assert.equal(FakeWebSocket.opened[0].url.searchParams.get("token"), TOKEN);
   });
 
   test("refused before opening: ws counts the refusals and gives up", async () => {

@@ -7,6 +7,7 @@ import http.client
 import json
 import logging
 import random
+import re
 import threading
 import time
 import urllib.error
@@ -49,11 +50,32 @@ class RetryPolicy:
             yield pause * random.uniform(1 - self.jitter, 1 + self.jitter)
 
 
+# An RFC 3339 time as Go writes it (time.RFC3339Nano): the fraction has 1
+# to 9 digits, its trailing zeros trimmed, or is left out; the zone is "Z"
+# or an offset.
+_TIME = re.compile(
+    r"(\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?"
+    r"(?:([Zz])|([+-])(\d{2}):?(\d{2}))?"
+)
+
+
 def _parse_time(value: Any) -> Optional[datetime]:
-    if not isinstance(value, str) or not value:
+    """_parse_time reads a time of the server's JSON, or returns None.
+
+    datetime.fromisoformat before Python 3.11 takes only 3 or 6 fraction
+    digits and no "Z", so the fraction is cut or padded to 6 digits (to the
+    microsecond) and the zone written +HH:MM first. A time without a zone
+    is taken as UTC."""
+    if not isinstance(value, str):
         return None
+    m = _TIME.fullmatch(value.strip())
+    if m is None:
+        return None
+    base, fraction, _, sign, hours, minutes = m.groups()
+    text = base.replace("t", "T") + "." + (fraction or "").ljust(6, "0")[:6]
+    text += f"{sign}{hours}:{minutes}" if sign else "+00:00"
     try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return datetime.fromisoformat(text)
     except ValueError:
         return None
 
@@ -244,4 +266,6 @@ class Client:
                 time.sleep(pause)
         if isinstance(failure, APIError):
             raise failure
-        raise NetworkError(f"stephub {method} {path.split('?')[0]}: {failure}") from failure
+        raise NetworkError(
+            f"stephub {method} {path.split('?')[0]}: {failure}", idempotency_key=head.get("Idempotency-Key")
+        ) from failure

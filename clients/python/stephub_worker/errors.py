@@ -39,8 +39,24 @@ class NetworkError(StephubError):
 
     The cause (an OSError, an http.client.HTTPException...) is in
     ``__cause__``. A post that ended this way may or may not have been
-    stored; posting it again with the same idempotency key is safe.
+    stored; posting it again with the same idempotency key is safe, and
+    ``idempotency_key`` holds that key::
+
+        try:
+            job.post(3, "rendering")
+        except NetworkError as e:
+            ...  # later, once the server is back:
+            job.post(3, "rendering", idempotency_key=e.idempotency_key)
+
+    Attributes:
+        idempotency_key: the Idempotency-Key every try of the request sent
+            (the one the call was given, or the one it made up), or None
+            for a request without one (a claim).
     """
+
+    def __init__(self, message: str, *, idempotency_key: Optional[str] = None) -> None:
+        super().__init__(message)
+        self.idempotency_key = idempotency_key
 
 
 class APIError(StephubError):

@@ -90,6 +90,11 @@ class Job:
         self._stop_error: Optional[JobStopped] = None
         self._stopped = threading.Event()
         self._quit = threading.Event()  # tells the renewal thread to end
+        # Set to stop the retries of the renewal post under way (None when
+        # none is): by the body's posts, which must not wait for them, and
+        # by close().
+        self._renewal_stop: Optional[threading.Event] = None
+        self._posts_waiting = 0  # the body's posts waiting for _posting: no renewal goes before them
         self._thread: Optional[threading.Thread] = None
 
     def __repr__(self) -> str:
@@ -267,59 +272,103 @@ class Job:
         """_post sends body, or what body() returns when it is a function
         (called once the posts before it went out). With renewal_due, body
         is None and the post is a renewal, sent only when the job is live
-        and has posted nothing for renewal_due seconds."""
-        with self._posting:
+        and has posted nothing for renewal_due seconds.
+
+        A renewal's retries (up to the client's give_up_after while the
+        server is down) stop as soon as another post comes: that post renews
+        the lease itself, and would otherwise wait for them."""
+        if renewal_due is None:
             with self._state:
-                if renewal_due is not None:
-                    if self._finished or self._stop_error or time.monotonic() - self._last_post < renewal_due:
-                        return None
-                    body = self._renewal_body()
-                elif callable(body):
-                    body = body()
-                assert isinstance(body, dict)
-                headers = {"Idempotency-Key": key or str(uuid.uuid4())}
-                if self.lease_token:
-                    headers["Lease-Token"] = self.lease_token
-            sent, sent_at = time.monotonic(), datetime.now(timezone.utc)
+                self._posts_waiting += 1
+                if self._renewal_stop is not None:
+                    self._renewal_stop.set()
             try:
-                _, answer_headers, answer = self.client.request(
-                    "POST", f"/api/v1/videos/{self.id}/events", body, headers=headers, stop=stop
-                )
-            except JobStopped as e:
+                self._posting.acquire()
+            finally:
                 with self._state:
-                    if self._stop_error is None:
-                        self._stop_error = e
-                self._stopped.set()
-                self._quit.set()
-                raise
+                    self._posts_waiting -= 1
+            try:
+                return self._post_locked(body, key, None, stop)
+            finally:
+                self._posting.release()
+        with self._posting:
+            return self._post_locked(body, key, renewal_due, stop)
+
+    def _post_locked(
+        self,
+        body: Union[None, Dict[str, Any], Callable[[], Dict[str, Any]]],
+        key: Optional[str],
+        renewal_due: Optional[float],
+        stop: Optional[threading.Event],
+    ) -> Optional[int]:
+        """_post_locked is _post once it holds _posting."""
+        with self._state:
+            if renewal_due is not None:
+                if (self._finished or self._stop_error or self._posts_waiting
+                        or time.monotonic() - self._last_post < renewal_due):
+                    return None  # a post waiting renews the lease
+                body = self._renewal_body()
+                renewal_stop = threading.Event()
+                if stop is not None and stop.is_set():
+                    renewal_stop.set()
+                self._renewal_stop = stop = renewal_stop
+            elif callable(body):
+                body = body()
+            assert isinstance(body, dict)
+            headers = {"Idempotency-Key": key or str(uuid.uuid4())}
+            if self.lease_token:
+                headers["Lease-Token"] = self.lease_token
+        sent, sent_at = time.monotonic(), datetime.now(timezone.utc)
+        try:
+            _, answer_headers, answer = self.client.request(
+                "POST", f"/api/v1/videos/{self.id}/events", body, headers=headers, stop=stop
+            )
+        except JobStopped as e:
             with self._state:
-                status = body.get("status", "processing")
-                if status == "processing":
-                    self._last_body = body
-                    self._last_post = sent
-                    self._lease_expires_at = sent_at + timedelta(seconds=self.lease_seconds)
-                else:
-                    self._finished = status
-                    self._quit.set()
-                self._step, self._progress = body["step"], body["progress"]
-                # A token-less post to a pending video claims it; this one
-                # always sends a token, but take a new one if it comes.
-                self.lease_token = answer_headers.get("Lease-Token") or self.lease_token
-            return int(json.loads(answer)["id"])
+                if self._stop_error is None:
+                    self._stop_error = e
+            self._stopped.set()
+            self._quit.set()
+            raise
+        except StephubError:
+            if renewal_due is not None and stop is not None and stop.is_set():
+                return None  # given way to another post, or closed
+            raise
+        finally:
+            if renewal_due is not None:
+                with self._state:
+                    self._renewal_stop = None
+        with self._state:
+            status = body.get("status", "processing")
+            if status == "processing":
+                self._last_body = body
+                self._last_post = sent
+                self._lease_expires_at = sent_at + timedelta(seconds=self.lease_seconds)
+            else:
+                self._finished = status
+                self._quit.set()
+            self._step, self._progress = body["step"], body["progress"]
+            # A token-less post to a pending video claims it; this one
+            # always sends a token, but take a new one if it comes.
+            self.lease_token = answer_headers.get("Lease-Token") or self.lease_token
+        return int(json.loads(answer)["id"])
 
     # The renewal thread.
 
     def start_renewal(self) -> None:
         """start_renewal starts the thread that renews the lease (see the
         class), unless it runs already or the job is over. :meth:`close`
-        stops it; ``with job:`` does both."""
+        stops it; ``with job:`` does both, and a job may be opened again
+        after it was closed."""
         with self._state:
-            if self._thread is not None or self._finished or self._stop_error:
+            if self._finished or self._stop_error:
                 return
-            self._thread = threading.Thread(
-                target=self._renew_loop, name=f"stephub-renew-{self.id}", daemon=True
-            )
-        self._thread.start()
+            if self._thread is not None and self._thread.is_alive():
+                return
+            self._quit.clear()
+            thread = threading.Thread(target=self._renew_loop, name=f"stephub-renew-{self.id}", daemon=True)
+            self._thread = thread
+        thread.start()
 
     def _renew_loop(self) -> None:
         every = self.lease_seconds / 3
@@ -336,12 +385,22 @@ class Job:
                 self.client.logger.warning("stephub video %d: cannot renew the lease: %s", self.id, e)
                 if self._quit.wait(every):
                     return
+            except Exception as e:  # a bug, say in a proxy library: keep renewing
+                self.client.logger.warning(
+                    "stephub video %d: cannot renew the lease: unexpected %s: %s", self.id, type(e).__name__, e,
+                    exc_info=True,
+                )
+                if self._quit.wait(every):
+                    return
 
     def close(self) -> None:
         """close stops the renewal thread and waits for it to end (after
         the post it may be sending). It does not finish the job. It may be
         called more than once."""
-        self._quit.set()
+        with self._state:
+            self._quit.set()
+            if self._renewal_stop is not None:
+                self._renewal_stop.set()
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(self.client.timeout + 5)

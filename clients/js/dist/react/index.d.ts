@@ -35,7 +35,7 @@ export interface VideoStream {
     status: VideoStatus | null;
     /** Whether the stream is open now (the original's green dot). */
     connected: boolean;
-    /** The watch's state; "idle" when there is no video or enabled is false. */
+    /** The watch's state; "idle" when there is no video, no credential yet, or enabled is false. */
     state: WatchState | "idle";
     /** Why the job failed, or why the stream gave up; null otherwise. */
     error: string | null;
@@ -51,6 +51,8 @@ export interface VideoStream {
  * changes (the new video starts from nothing); a change of baseUrl,
  * transport, session or tickets reopens it, resuming after the last event.
  * The token and the callbacks may change at any render without reopening
- * the stream: the latest ones are used.
+ * the stream: the latest ones are used. Without a credential (no token,
+ * getToken or session: the sign-in still loading, say) the hook is idle,
+ * and starts when one comes.
  */
 export declare function useVideoStream(videoId: number | string | null | undefined, options?: UseVideoStreamOptions): VideoStream;

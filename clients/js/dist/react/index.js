@@ -12,7 +12,9 @@ const idle = (videoId) => ({ videoId, logs: [], state: "idle", streamError: null
  * changes (the new video starts from nothing); a change of baseUrl,
  * transport, session or tickets reopens it, resuming after the last event.
  * The token and the callbacks may change at any render without reopening
- * the stream: the latest ones are used.
+ * the stream: the latest ones are used. Without a credential (no token,
+ * getToken or session: the sign-in still loading, say) the hook is idle,
+ * and starts when one comes.
  */
 export function useVideoStream(videoId, options = {}) {
     const latest = useRef(options);
@@ -24,7 +26,11 @@ export function useVideoStream(videoId, options = {}) {
     useEffect(() => {
         latest.current = options;
     });
-    const active = videoId !== null && videoId !== undefined && options.enabled !== false;
+    // A token that is not there yet (auth still loading) is no reason to
+    // give up: the watch waits for one. Its value is not a dependency, so a
+    // renewed token does not reopen a stream that works.
+    const hasCredential = Boolean(options.token || options.getToken || options.session);
+    const active = videoId !== null && videoId !== undefined && options.enabled !== false && hasCredential;
     const { baseUrl, transport, session, tickets } = options;
     useEffect(() => {
         if (seen.current.videoId !== videoId) {
