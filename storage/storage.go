@@ -93,7 +93,7 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*Store, error) {
 	}
 	if err := s.Ping(ctx); err != nil {
 		s.Close()
-		return nil, fmt.Errorf("open database: %w", err)
+		return nil, fmt.Errorf("open database: %w%s", err, missingDatabaseHint(rawURL, err))
 	}
 	s.lease = DefaultLease
 	for _, opt := range opts {
@@ -182,6 +182,32 @@ func hasPragma(pragmas []string, name string) bool {
 		}
 	}
 	return false
+}
+
+// missingDatabaseHint tells what to do when err says that the PostgreSQL
+// server of rawURL has no such database: stephub creates its tables, not
+// its database. It is empty for any other error.
+func missingDatabaseHint(rawURL string, err error) string {
+	var pqErr *pq.Error
+	if !errors.As(err, &pqErr) || pqErr.Code != "3D000" { // invalid_catalog_name
+		return ""
+	}
+	u, perr := url.Parse(rawURL)
+	if perr != nil {
+		return ""
+	}
+	args := []string{"createdb"}
+	if h := u.Hostname(); h != "" {
+		args = append(args, "-h", h)
+	}
+	if p := u.Port(); p != "" {
+		args = append(args, "-p", p)
+	}
+	if n := u.User.Username(); n != "" {
+		args = append(args, "-U", n)
+	}
+	args = append(args, strings.TrimPrefix(u.Path, "/"))
+	return "; create it first (" + strings.Join(args, " ") + "), then start stephub again: it creates the tables itself"
 }
 
 // postgresConns is the size of a node's PostgreSQL connection pool.

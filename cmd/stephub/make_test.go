@@ -1,0 +1,147 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stephub/stephub/internal/testdb"
+)
+
+// makeCluster starts `make cluster` in the repository's root with the
+// nodes on ports, BIN in a folder of the test's, and DATABASE_URL set to
+// databaseURL, in a process group of its own.
+func makeCluster(t *testing.T, databaseURL string, ports ...int) (*exec.Cmd, *bytes.Buffer) {
+	t.Helper()
+	var list []string
+	for _, p := range ports {
+		list = append(list, fmt.Sprint(p))
+	}
+	cmd := exec.Command("make", "-s", "-C", "../..", "cluster", "BIN="+t.TempDir(), "CLUSTER_PORTS="+strings.Join(list, " "))
+	cmd.Env = append(os.Environ(), "DATABASE_URL="+databaseURL, "JWT_SECRET="+testJWTSecret)
+	out := &bytes.Buffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) })
+	return cmd, out
+}
+
+// waitExit waits for cmd to exit within d and returns its error.
+func waitExit(t *testing.T, cmd *exec.Cmd, out *bytes.Buffer, d time.Duration) error {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(d):
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-done
+		t.Fatalf("make cluster still running after %v:\n%s", d, out)
+		return nil
+	}
+}
+
+// freePort returns a loopback port that nothing listens on now.
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// answers reports whether a node serves /healthz on port.
+func answers(port int) bool {
+	c := http.Client{Timeout: time.Second}
+	resp, err := c.Get(fmt.Sprintf("http://127.0.0.1:%d/healthz", port))
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+// TestMakeClusterFailsWithItsNodes runs `make cluster` where its nodes
+// cannot run: a database that does not exist, then a port that is taken.
+// Each time make exits non-zero, promptly, and leaves no node running.
+func TestMakeClusterFailsWithItsNodes(t *testing.T) {
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("make is not installed")
+	}
+	t.Run("missing database", func(t *testing.T) {
+		u, err := url.Parse(testdb.Postgres(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		u.Path += "_missing"
+		port := freePort(t)
+		cmd, out := makeCluster(t, u.String(), port)
+		err = waitExit(t, cmd, out, 2*time.Minute)
+		if err == nil {
+			t.Fatalf("make cluster exited 0 on a missing database:\n%s", out)
+		}
+		if n := strings.Count(out.String(), "does not exist"); n != 1 || !strings.Contains(out.String(), "create it first (createdb") {
+			t.Errorf("make cluster said %d times that the database does not exist, or not how to create it:\n%s", n, out)
+		}
+	})
+	t.Run("port taken", func(t *testing.T) {
+		taken, err := net.Listen("tcp", ":0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer taken.Close()
+		free := freePort(t)
+		cmd, out := makeCluster(t, testdb.Postgres(t), free, taken.Addr().(*net.TCPAddr).Port)
+		err = waitExit(t, cmd, out, 2*time.Minute)
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.ExitCode() == 0 {
+			t.Fatalf("make cluster with a node that cannot listen: %v; want a non-zero exit\n%s", err, out)
+		}
+		if answers(free) {
+			t.Errorf("the node on :%d still runs after make cluster exited:\n%s", free, out)
+		}
+	})
+}
+
+// TestMakeClusterStopsOnSignal sends Ctrl-C's SIGINT to `make cluster`'s
+// process group once its nodes listen: every node stops.
+func TestMakeClusterStopsOnSignal(t *testing.T) {
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("make is not installed")
+	}
+	ports := []int{freePort(t), freePort(t)}
+	cmd, out := makeCluster(t, testdb.Postgres(t), ports...)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	for _, p := range ports {
+		for !answers(p) {
+			if ctx.Err() != nil {
+				t.Fatalf("node on :%d not answering:\n%s", p, out)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)
+	waitExit(t, cmd, out, 30*time.Second)
+	for _, p := range ports {
+		if answers(p) {
+			t.Errorf("node on :%d still answers after SIGINT:\n%s", p, out)
+		}
+	}
+}
