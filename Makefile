@@ -3,7 +3,6 @@
 BIN      ?= bin
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X main.version=$(VERSION)
-PG_ADMIN ?= postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable
 PYTHON   ?= python3
 # The ports of `make cluster`'s nodes.
 CLUSTER_PORTS ?= 8001 8002 8003
@@ -43,5 +42,6 @@ load: build ## build bin/stephub-load, the loopback load generator of bench/ (se
 cluster: build ## nodes on CLUSTER_PORTS (:8001-:8003) sharing DATABASE_URL (a postgres:// URL); fails when a node does; Ctrl-C stops them
 	scripts/cluster $(BIN)/stephub $(CLUSTER_PORTS)
 
-check-postgres:
-	@pg_isready -q -h 127.0.0.1 -p 5432 || { echo "PostgreSQL is not reachable on 127.0.0.1:5432: the tests need it (see the README)"; exit 1; }
+check-postgres: ## check that the tests' PostgreSQL answers: STEPHUB_TEST_POSTGRES when set, else 127.0.0.1:5432
+	@pg_isready -q -d "$${STEPHUB_TEST_POSTGRES:-postgres://postgres@127.0.0.1:5432/postgres}" || { \
+		echo "PostgreSQL is not reachable at STEPHUB_TEST_POSTGRES, or 127.0.0.1:5432 when it is unset: the tests need it (see the README)"; exit 1; }

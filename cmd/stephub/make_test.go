@@ -145,3 +145,26 @@ func TestMakeClusterStopsOnSignal(t *testing.T) {
 		}
 	}
 }
+
+// TestMakeCheckPostgresProbesTheTestServer: `make check-postgres` probes
+// the server STEPHUB_TEST_POSTGRES names, not the local one, when it is
+// set.
+func TestMakeCheckPostgresProbesTheTestServer(t *testing.T) {
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("make is not installed")
+	}
+	for _, tc := range []struct {
+		url  string
+		fine bool
+	}{
+		{testdb.DefaultPostgresAdminURL, true},
+		{fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres", freePort(t)), false},
+	} {
+		cmd := exec.Command("make", "-s", "-C", "../..", "check-postgres")
+		cmd.Env = append(os.Environ(), testdb.PostgresEnv+"="+tc.url)
+		out, err := cmd.CombinedOutput()
+		if (err == nil) != tc.fine {
+			t.Errorf("make check-postgres with %s=%s: %v; want success %v\n%s", testdb.PostgresEnv, tc.url, err, tc.fine, out)
+		}
+	}
+}
