@@ -65,13 +65,16 @@ func (s *Service) startMock(l storage.Lease) {
 	s.mu.Unlock()
 }
 
-// release gives a video the service holds under l back to the queue.
+// release gives a video the service holds under l back to the queue, and
+// wakes the claims waiting for one.
 func (s *Service) release(l storage.Lease) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := s.store.ReleaseLease(ctx, l.Video.ID, l.Token); err != nil {
 		s.logger.Warn("cannot release a job; it goes back to the queue when its lease expires", "video_id", l.Video.ID, "err", err)
+		return
 	}
+	s.wakeClaimers()
 }
 
 // stopMock ends the goroutine that runs the video, if one does.
