@@ -113,7 +113,7 @@ func New(reg *prometheus.Registry) *Metrics {
 		}, []string{"transport"}),
 		reconnects: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "stephub_reconnects_total",
-			Help: "Event streams opened with a Last-Event-ID, resuming an earlier one, by transport.",
+			Help: "Event streams opened with a Last-Event-ID above 0, resuming an earlier one, by transport.",
 		}, []string{"transport"}),
 		stepDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "stephub_step_duration_seconds",
@@ -245,8 +245,8 @@ func (m *Metrics) SubscriberDropped(reason string) {
 }
 
 // StreamOpened counts a stream that starts over transport; resumed tells that
-// the client sent a Last-Event-ID, which makes it a reconnect. Every call
-// must be paired with one StreamClosed.
+// the client resumes after an event it saw (a Last-Event-ID above 0), which
+// makes it a reconnect. Every call must be paired with one StreamClosed.
 func (m *Metrics) StreamOpened(transport string, resumed bool) {
 	if m == nil {
 		return
