@@ -65,6 +65,9 @@ func (s *Service) claim(ctx context.Context, wait time.Duration, fenced bool) (s
 			// run the video, so it goes back, its attempt not counted.
 			s.release(l)
 			return storage.Lease{}, ctx.Err()
+		case err == nil:
+			s.logger.Debug("claimed", "video_id", l.Video.ID, "attempt", l.Video.Attempts, "from_step", l.Video.Step, "builtin", fenced)
+			return l, nil
 		case !errors.Is(err, stephub.ErrNotFound):
 			return l, err
 		}

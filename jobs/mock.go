@@ -74,6 +74,7 @@ func (s *Service) release(l storage.Lease) {
 		s.logger.Warn("cannot release a job; it goes back to the queue when its lease expires", "video_id", l.Video.ID, "err", err)
 		return
 	}
+	s.logger.Debug("lease released", "video_id", l.Video.ID)
 	s.wakeClaimers()
 }
 
@@ -147,10 +148,13 @@ func (s *Service) holdLease(ctx context.Context, l storage.Lease, d time.Duratio
 		}
 		d -= step
 		if d > 0 {
-			if err := s.store.RenewLease(ctx, l.Video.ID, l.Token); errors.Is(err, stephub.ErrLeaseLost) {
+			switch err := s.store.RenewLease(ctx, l.Video.ID, l.Token); {
+			case errors.Is(err, stephub.ErrLeaseLost):
 				return err
-			} else if err != nil {
+			case err != nil:
 				s.logger.Warn("cannot renew a lease", "video_id", l.Video.ID, "err", err)
+			default:
+				s.logger.Debug("lease renewed", "video_id", l.Video.ID)
 			}
 		}
 	}

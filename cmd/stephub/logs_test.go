@@ -135,3 +135,28 @@ func TestSignInLinkStaysOutOfTheLog(t *testing.T) {
 	}
 	checkNoTokenShapes(t, s.logs.String())
 }
+
+// TestDebugLevel: LOG_LEVEL=debug adds a line per claim of a video and, on
+// PostgreSQL, per batch of hints sent to the other nodes; the default
+// level adds none of them.
+func TestDebugLevel(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, url string) {
+		for _, level := range []string{"debug", "info"} {
+			s := startServer(t, url, map[string]string{"PIPELINE": "external", "LOG_LEVEL": level})
+			v := generate(t, s, userToken(t, "debugged"))
+			c := claimVideo(t, s)
+			postWorker(t, s, v.ID, workerStep(1), leased(c.LeaseToken))
+			s.Stop(t)
+			logs := s.logs.String()
+			wants := []string{fmt.Sprintf(`"level":"DEBUG","msg":"claimed","video_id":%d,"attempt":1,"from_step":0,"builtin":false`, v.ID)}
+			if strings.HasSuffix(t.Name(), "postgres") {
+				wants = append(wants, `"level":"DEBUG","msg":"hints sent","events":1`)
+			}
+			for _, want := range wants {
+				if got := strings.Contains(logs, want); got != (level == "debug") {
+					t.Errorf("LOG_LEVEL=%s: the log holds %s: %v; want %v\n%s", level, want, got, level == "debug", logs)
+				}
+			}
+		}
+	})
+}
