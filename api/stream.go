@@ -65,9 +65,11 @@ func (s *Server) handleStream(name string) http.Handler {
 			s.writeError(w, r, errBadLastEventID)
 			return
 		}
-		finished := v.Status.Terminal() && after == v.LastSeq
+		// Nothing is left to send once the client saw the last event, or
+		// retention deleted the events of the finished video.
+		finished := v.Status.Terminal() && (after == v.LastSeq || v.EventsDeletedAt != nil)
 		if finished && name == transport.SSE {
-			// Nothing is left to send: 204 tells EventSource to stop.
+			// 204 tells EventSource to stop.
 			w.WriteHeader(http.StatusNoContent)
 			return
 		}

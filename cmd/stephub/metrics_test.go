@@ -177,6 +177,9 @@ func TestMetricsAtStartup(t *testing.T) {
 			want{"stephub_http_request_duration_seconds", []string{"route=" + route}, 0})
 	}
 	wants = append(wants, want{"stephub_events_published_total", nil, 0})
+	for _, kind := range []string{"events", "videos"} {
+		wants = append(wants, want{"stephub_retention_deleted_total", []string{"kind=" + kind}, 0})
+	}
 	if bad := mismatches(fams, wants); len(bad) > 0 {
 		t.Errorf("at start-up:\n%s", strings.Join(bad, "\n"))
 	}
