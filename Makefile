@@ -37,7 +37,7 @@ bench: ## the hub's fan-out benchmarks
 	go test -run '^$$' -bench . -benchmem ./hub/
 
 load: build ## build bin/stephub-load, the loopback load generator of bench/ (see docs/performance.md)
-	cd bench && go build -o ../$(BIN)/stephub-load ./cmd/stephub-load
+	cd bench && go build -o $(abspath $(BIN))/stephub-load ./cmd/stephub-load
 
 cluster: build ## nodes on CLUSTER_PORTS (:8001-:8003) sharing DATABASE_URL (a postgres:// URL); fails when a node does; Ctrl-C stops them
 	scripts/cluster $(BIN)/stephub $(CLUSTER_PORTS)
