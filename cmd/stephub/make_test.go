@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -15,13 +14,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stephub/stephub/internal/logbuf"
 	"github.com/stephub/stephub/internal/testdb"
 )
 
 // makeCluster starts `make cluster` in the repository's root with the
 // nodes on ports, BIN in a folder of the test's, and DATABASE_URL set to
 // databaseURL, in a process group of its own.
-func makeCluster(t *testing.T, databaseURL string, ports ...int) (*exec.Cmd, *bytes.Buffer) {
+func makeCluster(t *testing.T, databaseURL string, ports ...int) (*exec.Cmd, *logbuf.Buffer) {
 	t.Helper()
 	var list []string
 	for _, p := range ports {
@@ -29,7 +29,7 @@ func makeCluster(t *testing.T, databaseURL string, ports ...int) (*exec.Cmd, *by
 	}
 	cmd := exec.Command("make", "-s", "-C", "../..", "cluster", "BIN="+t.TempDir(), "CLUSTER_PORTS="+strings.Join(list, " "))
 	cmd.Env = append(os.Environ(), "DATABASE_URL="+databaseURL, "JWT_SECRET="+testJWTSecret)
-	out := &bytes.Buffer{}
+	out := &logbuf.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
@@ -40,7 +40,7 @@ func makeCluster(t *testing.T, databaseURL string, ports ...int) (*exec.Cmd, *by
 }
 
 // waitExit waits for cmd to exit within d and returns its error.
-func waitExit(t *testing.T, cmd *exec.Cmd, out *bytes.Buffer, d time.Duration) error {
+func waitExit(t *testing.T, cmd *exec.Cmd, out *logbuf.Buffer, d time.Duration) error {
 	t.Helper()
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
@@ -55,10 +55,11 @@ func waitExit(t *testing.T, cmd *exec.Cmd, out *bytes.Buffer, d time.Duration) e
 	}
 }
 
-// freePort returns a loopback port that nothing listens on now.
+// freePort returns a port that nothing listens on now, on any address,
+// as the cluster's nodes listen.
 func freePort(t *testing.T) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", ":0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,25 +126,54 @@ func TestMakeClusterStopsOnSignal(t *testing.T) {
 	if _, err := exec.LookPath("make"); err != nil {
 		t.Skip("make is not installed")
 	}
-	ports := []int{freePort(t), freePort(t)}
-	cmd, out := makeCluster(t, testdb.Postgres(t), ports...)
+	url := testdb.Postgres(t)
+	// Another process may take a port between freePort and the node's
+	// listen; the cluster then fails, as it should, and is tried again.
+	for try := 1; ; try++ {
+		ports := []int{freePort(t), freePort(t)}
+		cmd, out := makeCluster(t, url, ports...)
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		if !clusterAnswers(t, ports, exited, out) {
+			if try < 3 && strings.Contains(out.String(), "address already in use") {
+				continue
+			}
+			t.Fatalf("make cluster exited before its nodes answered:\n%s", out)
+		}
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)
+		select {
+		case <-exited:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("make cluster still running 30 s after SIGINT:\n%s", out)
+		}
+		for _, p := range ports {
+			if answers(p) {
+				t.Errorf("node on :%d still answers after SIGINT:\n%s", p, out)
+			}
+		}
+		return
+	}
+}
+
+// clusterAnswers waits until a node answers on each port, and reports
+// whether one did before the cluster exited; it fails the test after 2
+// minutes.
+func clusterAnswers(t *testing.T, ports []int, exited <-chan error, out *logbuf.Buffer) bool {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	for _, p := range ports {
 		for !answers(p) {
-			if ctx.Err() != nil {
-				t.Fatalf("node on :%d not answering:\n%s", p, out)
+			select {
+			case <-exited:
+				return false
+			case <-ctx.Done():
+				t.Fatalf("node on :%d not answering after 2 minutes:\n%s", p, out)
+			case <-time.After(50 * time.Millisecond):
 			}
-			time.Sleep(50 * time.Millisecond)
 		}
 	}
-	syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)
-	waitExit(t, cmd, out, 30*time.Second)
-	for _, p := range ports {
-		if answers(p) {
-			t.Errorf("node on :%d still answers after SIGINT:\n%s", p, out)
-		}
-	}
+	return true
 }
 
 // TestMakeCheckPostgresProbesTheTestServer: `make check-postgres` probes
