@@ -3,8 +3,9 @@
 BIN      ?= bin
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X main.version=$(VERSION)
-PG_ADMIN ?= postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable
 PYTHON   ?= python3
+# The ports of `make cluster`'s nodes.
+CLUSTER_PORTS ?= 8001 8002 8003
 # The Python worker library's tests, against $(BIN)/stephub.
 PYTEST   := STEPHUB_BIN=$(BIN)/stephub PYTHONDONTWRITEBYTECODE=1 $(PYTHON) -m unittest discover -s clients/python -t clients/python
 # The pinned npm tools of the OpenAPI document (tools/openapi/package-lock.json).
@@ -67,15 +68,14 @@ bench: ## the hub's fan-out benchmarks
 	go test -run '^$$' -bench . -benchmem ./hub/
 
 load: build ## build bin/stephub-load, the loopback load generator of bench/ (see docs/performance.md)
-	cd bench && go build -o ../$(BIN)/stephub-load ./cmd/stephub-load
+	cd bench && go build -o $(abspath $(BIN))/stephub-load ./cmd/stephub-load
 
-cluster: build ## three nodes on :8001-:8003 sharing DATABASE_URL (a postgres:// URL); Ctrl-C stops them
-	@case "$(DATABASE_URL)" in postgres://*|postgresql://*) ;; *) echo "set DATABASE_URL to a postgres:// URL"; exit 1;; esac
-	@pids=""; trap 'kill -TERM $$pids; wait' INT TERM; \
-	for port in 8001 8002 8003; do ADDR=:$$port $(BIN)/stephub serve & pids="$$pids $$!"; done; wait
+cluster: build ## nodes on CLUSTER_PORTS (:8001-:8003) sharing DATABASE_URL (a postgres:// URL); fails when a node does; Ctrl-C stops them
+	scripts/cluster $(BIN)/stephub $(CLUSTER_PORTS)
 
 check-node:
 	@command -v node >/dev/null && command -v npm >/dev/null || { echo "Node.js and npm are missing: the JavaScript client's tests need them (apt-get install nodejs npm)"; exit 1; }
 
-check-postgres:
-	@pg_isready -q -h 127.0.0.1 -p 5432 || { echo "PostgreSQL is not reachable on 127.0.0.1:5432: the tests need it (see the README)"; exit 1; }
+check-postgres: ## check that the tests' PostgreSQL answers: STEPHUB_TEST_POSTGRES when set, else 127.0.0.1:5432
+	@pg_isready -q -d "$${STEPHUB_TEST_POSTGRES:-postgres://postgres@127.0.0.1:5432/postgres}" || { \
+		echo "PostgreSQL is not reachable at STEPHUB_TEST_POSTGRES, or 127.0.0.1:5432 when it is unset: the tests need it (see the README)"; exit 1; }

@@ -99,6 +99,9 @@ type Video struct {
 	// Cost is the credits taken at creation, given back if the job fails or
 	// is cancelled.
 	Cost int64 `json:"-" db:"cost"`
+	// EventsDeletedAt is when retention deleted the video's events; nil
+	// while they are kept.
+	EventsDeletedAt *time.Time `json:"-" db:"events_deleted_at"`
 }
 
 // MarshalJSON adds the fields clients see that are not stored: total_steps

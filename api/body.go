@@ -63,3 +63,16 @@ func bodyUnread(r *http.Request) bool {
 	b, ok := r.Body.(*timedBody)
 	return ok && !b.eof
 }
+
+// discardBody reads to its end, and drops, a body that the route does not
+// take, up to maxBodyBytes. Until a body is read to its end, net/http does
+// not watch the connection, so a client that hangs up goes unnoticed and
+// the request's context never ends.
+func discardBody(w http.ResponseWriter, r *http.Request) error {
+	_, err := io.Copy(io.Discard, http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return errBodyTooLarge
+	}
+	return err
+}

@@ -13,6 +13,8 @@ import (
 // maxBodyBytes bounds every request body.
 const maxBodyBytes = 64 << 10
 
+var errBodyTooLarge = &stephub.Error{Code: stephub.CodeBodyTooLarge, Message: "the body is larger than 64 KiB"}
+
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
@@ -34,7 +36,7 @@ func decode(w http.ResponseWriter, r *http.Request, dst any) error {
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			return &stephub.Error{Code: stephub.CodeBodyTooLarge, Message: "the body is larger than 64 KiB"}
+			return errBodyTooLarge
 		}
 		return err
 	}

@@ -32,7 +32,7 @@ const (
 // both: the resume point, the video, the per-user cap, the subscription.
 func (s *Server) handleStream(name string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		after, resumed, err := transport.LastEventID(r)
+		after, err := transport.LastEventID(r)
 		if err != nil {
 			s.writeError(w, r, errBadLastEventID)
 			return
@@ -65,9 +65,11 @@ func (s *Server) handleStream(name string) http.Handler {
 			s.writeError(w, r, errBadLastEventID)
 			return
 		}
-		finished := v.Status.Terminal() && after == v.LastSeq
+		// Nothing is left to send once the client saw the last event, or
+		// retention deleted the events of the finished video.
+		finished := v.Status.Terminal() && (after == v.LastSeq || v.EventsDeletedAt != nil)
 		if finished && name == transport.SSE {
-			// Nothing is left to send: 204 tells EventSource to stop.
+			// 204 tells EventSource to stop.
 			w.WriteHeader(http.StatusNoContent)
 			return
 		}
@@ -94,7 +96,10 @@ func (s *Server) handleStream(name string) http.Handler {
 
 		// The stream may outlive this handler (see package transport):
 		// everything it holds is let go when it ends.
-		s.Metrics.StreamOpened(name, resumed)
+		// Only a client that saw an event reconnects: a first connection
+		// may well send 0, as a WebSocket client that starts from
+		// last_event_id=0 does.
+		s.Metrics.StreamOpened(name, after > 0)
 		start := time.Now()
 		done := func(sent int, err error) {
 			if sub != nil {

@@ -29,6 +29,13 @@ func (s *Server) handleClaim() http.Handler {
 			s.writeError(w, r, stephub.Invalid(map[string]string{"wait": "must be a duration from 0 to 60s, like 30s"}))
 			return
 		}
+		// A claim takes no body, but a client may send one ("{}"): read
+		// first, so that a worker that hangs up while it waits ends the
+		// request's context, and the claim with it.
+		if err := discardBody(w, r); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
 		l, err := s.Jobs.Claim(r.Context(), wait)
 		switch {
 		case errors.Is(err, stephub.ErrNotFound):
@@ -39,6 +46,10 @@ func (s *Server) handleClaim() http.Handler {
 			s.writeError(w, r, err)
 		default:
 			writeJSON(w, http.StatusOK, response{Video: l.Video, LeaseExpiresAt: l.Video.LeaseExpiresAt, LeaseToken: l.Token})
+			if err := http.NewResponseController(w).Flush(); err != nil || r.Context().Err() != nil {
+				// The answer did not get out: nobody runs the video.
+				s.Jobs.Unclaim(l)
+			}
 		}
 	})
 }

@@ -46,7 +46,12 @@ func (s *Service) Claim(ctx context.Context, wait time.Duration) (storage.Lease,
 	return s.claim(ctx, wait, false)
 }
 
-// claim is Claim for any runner; fenced is the store's.
+// Unclaim gives a video that Claim leased back to the queue without
+// counting the attempt: for a claim whose answer never reached its worker.
+func (s *Service) Unclaim(l storage.Lease) { s.release(l) }
+
+// claim is Claim for any runner; fenced is the store's. A claimer that
+// leaves (ctx ends) takes no video, even one claimed as it left.
 func (s *Service) claim(ctx context.Context, wait time.Duration, fenced bool) (storage.Lease, error) {
 	deadline := time.Now().Add(wait)
 	for {
@@ -54,7 +59,16 @@ func (s *Service) claim(ctx context.Context, wait time.Duration, fenced bool) (s
 		// look still wakes this claim.
 		woken := s.pendingSignal()
 		l, err := s.store.Claim(ctx, fenced)
-		if !errors.Is(err, stephub.ErrNotFound) {
+		switch {
+		case err == nil && ctx.Err() != nil:
+			// The claimer left while the claim was stored: nobody would
+			// run the video, so it goes back, its attempt not counted.
+			s.release(l)
+			return storage.Lease{}, ctx.Err()
+		case err == nil:
+			s.logger.Debug("claimed", "video_id", l.Video.ID, "attempt", l.Video.Attempts, "from_step", l.Video.Step, "builtin", fenced)
+			return l, nil
+		case !errors.Is(err, stephub.ErrNotFound):
 			return l, err
 		}
 		left := time.Until(deadline)

@@ -40,6 +40,7 @@ func (s *Service) followOtherNodes(ctx context.Context) {
 		queues[uint64(h.VideoID)%catchUpWorkers] <- h
 	}
 	err := s.store.Listen(ctx, s.logger, func(h storage.Hint) {
+		s.logger.Debug("hint received", "video_id", h.VideoID, "seq", h.Seq)
 		if h.Terminal {
 			s.stopMock(h.VideoID)
 		}

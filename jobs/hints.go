@@ -60,7 +60,9 @@ func (s *Service) sendHints(ctx context.Context) {
 		defer cancel()
 		if err := s.store.Notify(ctx, batch); err != nil {
 			s.logger.Warn("other nodes not told of some events; they catch up at the videos' next ones", "events", len(batch), "err", err)
+			return
 		}
+		s.logger.Debug("hints sent", "events", len(batch))
 	}
 	for {
 		select {

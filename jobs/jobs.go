@@ -41,6 +41,9 @@ type Observer interface {
 	// StepDuration is told how long a step ran, once per step that a job
 	// moved past (see storage.StepTiming).
 	StepDuration(step int, d time.Duration)
+	// RetentionDeleted is told how many rows of a kind, "events" or
+	// "videos", retention deleted.
+	RetentionDeleted(kind string, n int)
 }
 
 // Options configure a Service.
@@ -63,15 +66,20 @@ type Options struct {
 	// MaxAttempts is how many claims a video gets before a lost lease
 	// fails it; 0 means 3.
 	MaxAttempts int
+	// EventRetention, above 0, is how long the events of a finished video
+	// are kept; the video stays. VideoRetention, above 0, is how long a
+	// finished video is kept, with its events. 0 keeps them forever.
+	EventRetention, VideoRetention time.Duration
 }
 
 // Service creates, advances and cancels jobs. It is safe for concurrent use.
 //
-// Start runs its goroutines: one that deals with expired leases; on a
-// database other nodes may share, one that follows their events and one
-// that tells them of this node's; and, with the mock pipeline, a built-in
-// worker that claims videos like any worker and runs each on a goroutine of
-// its own. Close stops them all and waits.
+// Start runs its goroutines: one that deals with expired leases; with a
+// retention set, one that deletes old data; on a database other nodes may
+// share, one that follows their events and one that tells them of this
+// node's; and, with the mock pipeline, a built-in worker that claims videos
+// like any worker and runs each on a goroutine of its own. Close stops them
+// all and waits.
 type Service struct {
 	store       *storage.Store
 	publisher   Publisher
@@ -81,6 +89,7 @@ type Service struct {
 	delay       pipeline.Delay
 	lease       time.Duration
 	maxAttempts int
+	retention   retention
 	eta         *eta.Estimator
 	hints       *hintQueue // nil when no other node can share the store
 
@@ -122,6 +131,7 @@ func New(opts Options) *Service {
 		eta:         eta.New(stephub.TotalSteps, prior),
 		lease:       cmp.Or(opts.Lease, storage.DefaultLease),
 		maxAttempts: cmp.Or(opts.MaxAttempts, defaultMaxAttempts),
+		retention:   retention{events: opts.EventRetention, videos: opts.VideoRetention},
 		running:     make(map[int64]*mockRun),
 		pending:     make(chan struct{}),
 		stop:        func() {},
@@ -147,6 +157,9 @@ func (s *Service) Start(ctx context.Context) error {
 	}
 	ctx, s.stop = context.WithCancel(context.WithoutCancel(ctx))
 	s.goOwned(func() { s.expireLeases(ctx) })
+	if s.retention.on() {
+		s.goOwned(func() { s.applyRetention(ctx) })
+	}
 	if s.hints != nil {
 		s.goOwned(func() { s.followOtherNodes(ctx) })
 		var hintsCtx context.Context

@@ -65,13 +65,17 @@ func (s *Service) startMock(l storage.Lease) {
 	s.mu.Unlock()
 }
 
-// release gives a video the service holds under l back to the queue.
+// release gives a video the service holds under l back to the queue, and
+// wakes the claims waiting for one.
 func (s *Service) release(l storage.Lease) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := s.store.ReleaseLease(ctx, l.Video.ID, l.Token); err != nil {
 		s.logger.Warn("cannot release a job; it goes back to the queue when its lease expires", "video_id", l.Video.ID, "err", err)
+		return
 	}
+	s.logger.Debug("lease released", "video_id", l.Video.ID)
+	s.wakeClaimers()
 }
 
 // stopMock ends the goroutine that runs the video, if one does.
@@ -144,10 +148,13 @@ func (s *Service) holdLease(ctx context.Context, l storage.Lease, d time.Duratio
 		}
 		d -= step
 		if d > 0 {
-			if err := s.store.RenewLease(ctx, l.Video.ID, l.Token); errors.Is(err, stephub.ErrLeaseLost) {
+			switch err := s.store.RenewLease(ctx, l.Video.ID, l.Token); {
+			case errors.Is(err, stephub.ErrLeaseLost):
 				return err
-			} else if err != nil {
+			case err != nil:
 				s.logger.Warn("cannot renew a lease", "video_id", l.Video.ID, "err", err)
+			default:
+				s.logger.Debug("lease renewed", "video_id", l.Video.ID)
 			}
 		}
 	}

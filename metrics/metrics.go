@@ -37,6 +37,9 @@ const (
 	JobCompleted = "completed"
 	JobFailed    = "failed"
 	JobCancelled = "cancelled"
+
+	RetainedEvents = "events" // events deleted by retention, with their video or alone
+	RetainedVideos = "videos" // finished videos deleted by retention
 )
 
 // maxStep is the last working step of a job; the terminal event's step
@@ -73,6 +76,7 @@ type Metrics struct {
 	jobs               *prometheus.CounterVec
 	httpRequests       *prometheus.CounterVec
 	httpDuration       *prometheus.HistogramVec
+	retentionDeleted   *prometheus.CounterVec
 
 	// The maps and the array are written only in New and read afterwards,
 	// so concurrent reads need no lock.
@@ -80,6 +84,7 @@ type Metrics struct {
 	steps      [maxStep + 1]prometheus.Observer // index 0 unused
 	dropsBy    map[string]prometheus.Counter
 	jobsBy     map[string]prometheus.Counter
+	deletedBy  map[string]prometheus.Counter
 }
 
 // New registers every stephub metric, the Go runtime collector and the
@@ -113,7 +118,7 @@ func New(reg *prometheus.Registry) *Metrics {
 		}, []string{"transport"}),
 		reconnects: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "stephub_reconnects_total",
-			Help: "Event streams opened with a Last-Event-ID, resuming an earlier one, by transport.",
+			Help: "Event streams opened with a Last-Event-ID above 0, resuming an earlier one, by transport.",
 		}, []string{"transport"}),
 		stepDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "stephub_step_duration_seconds",
@@ -151,13 +156,17 @@ func New(reg *prometheus.Registry) *Metrics {
 			// stephub_connection_duration_seconds measures it.
 			Buckets: []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10},
 		}, []string{"route", "code"}),
+		retentionDeleted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "stephub_retention_deleted_total",
+			Help: "Rows deleted by EVENT_RETENTION and VIDEO_RETENTION, by kind: events (alone or with their video) and videos.",
+		}, []string{"kind"}),
 	}
 	reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.connectionsActive, m.connectionDuration, m.reconnects,
 		m.stepDuration, m.eventsPublished, m.eventsDelivered,
-		m.drops, m.jobs, m.httpRequests, m.httpDuration,
+		m.drops, m.jobs, m.httpRequests, m.httpDuration, m.retentionDeleted,
 	)
 
 	// Touching a child creates its series at zero; keeping it saves the
@@ -177,6 +186,10 @@ func New(reg *prometheus.Registry) *Metrics {
 	m.jobsBy = make(map[string]prometheus.Counter, 3)
 	for _, s := range []string{JobCompleted, JobFailed, JobCancelled} {
 		m.jobsBy[s] = m.jobs.WithLabelValues(s)
+	}
+	m.deletedBy = make(map[string]prometheus.Counter, 2)
+	for _, k := range []string{RetainedEvents, RetainedVideos} {
+		m.deletedBy[k] = m.retentionDeleted.WithLabelValues(k)
 	}
 
 	m.handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{
@@ -245,8 +258,8 @@ func (m *Metrics) SubscriberDropped(reason string) {
 }
 
 // StreamOpened counts a stream that starts over transport; resumed tells that
-// the client sent a Last-Event-ID, which makes it a reconnect. Every call
-// must be paired with one StreamClosed.
+// the client resumes after an event it saw (a Last-Event-ID above 0), which
+// makes it a reconnect. Every call must be paired with one StreamClosed.
 func (m *Metrics) StreamOpened(transport string, resumed bool) {
 	if m == nil {
 		return
@@ -295,4 +308,17 @@ func (m *Metrics) JobFinished(status string) {
 		return
 	}
 	m.jobs.WithLabelValues(status).Inc()
+}
+
+// RetentionDeleted counts n rows of kind (RetainedEvents or
+// RetainedVideos) that retention deleted.
+func (m *Metrics) RetentionDeleted(kind string, n int) {
+	if m == nil || n <= 0 {
+		return
+	}
+	if c, ok := m.deletedBy[kind]; ok {
+		c.Add(float64(n))
+		return
+	}
+	m.retentionDeleted.WithLabelValues(kind).Add(float64(n))
 }

@@ -131,6 +131,9 @@ func knownSeries() []series {
 	for _, st := range []string{"completed", "failed", "cancelled"} {
 		s = append(s, series{"stephub_jobs_total", []string{"status=" + st}})
 	}
+	for _, k := range []string{"events", "videos"} {
+		s = append(s, series{"stephub_retention_deleted_total", []string{"kind=" + k}})
+	}
 	return s
 }
 
@@ -152,6 +155,7 @@ func TestStartupExposesEveryMetric(t *testing.T) {
 		"stephub_jobs_total":                    "counter",
 		"stephub_http_requests_total":           "counter",
 		"stephub_http_request_duration_seconds": "histogram",
+		"stephub_retention_deleted_total":       "counter",
 	}
 	for name, typ := range types {
 		if want := "# TYPE " + name + " " + typ + "\n"; !strings.Contains(raw, want) {
@@ -234,6 +238,9 @@ func TestMethodsMoveValues(t *testing.T) {
 	m.StepDuration(42, time.Second)
 	m.JobFinished("completed")
 	m.JobFinished("cancelled")
+	m.RetentionDeleted("events", 9)
+	m.RetentionDeleted("events", 0) // nothing
+	m.RetentionDeleted("videos", 1)
 
 	_, fams := scrape(t, srv)
 	tests := []struct {
@@ -260,6 +267,8 @@ func TestMethodsMoveValues(t *testing.T) {
 		{"stephub_jobs_total", []string{"status=completed"}, 1},
 		{"stephub_jobs_total", []string{"status=failed"}, 0},
 		{"stephub_jobs_total", []string{"status=cancelled"}, 1},
+		{"stephub_retention_deleted_total", []string{"kind=events"}, 9},
+		{"stephub_retention_deleted_total", []string{"kind=videos"}, 1},
 	}
 	for _, tt := range tests {
 		if got := value(t, fams, tt.name, tt.labels...); got != tt.want {
@@ -373,6 +382,7 @@ func TestNilMetricsRecordsNothing(t *testing.T) {
 	m.StreamClosed("sse", time.Second)
 	m.StepDuration(1, time.Second)
 	m.JobFinished("completed")
+	m.RetentionDeleted("events", 1)
 	m.Route("/x")
 	m.ObserveRequest("/x", 200, time.Second) // none of these may panic
 }

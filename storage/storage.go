@@ -75,13 +75,17 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*Store, error) {
 	if !ok {
 		return nil, errors.New("open database: the url has no scheme: want sqlite://PATH or postgres://…")
 	}
+	o := options{lease: DefaultLease}
+	for _, opt := range opts {
+		opt(&o)
+	}
 	var (
 		s   *Store
 		err error
 	)
 	switch strings.ToLower(scheme) {
 	case "sqlite":
-		s, err = openSQLite(rest)
+		s, err = openSQLite(rest, o.existing)
 	case "postgres", "postgresql":
 		s, err = openPostgres(rawURL)
 	default:
@@ -93,12 +97,9 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*Store, error) {
 	}
 	if err := s.Ping(ctx); err != nil {
 		s.Close()
-		return nil, fmt.Errorf("open database: %w", err)
+		return nil, fmt.Errorf("open database: %w%s", err, missingDatabaseHint(rawURL, err))
 	}
-	s.lease = DefaultLease
-	for _, opt := range opts {
-		opt(s)
-	}
+	s.lease = o.lease
 	return s, nil
 }
 
@@ -106,23 +107,40 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*Store, error) {
 // new event, unless WithLease says otherwise.
 const DefaultLease = 30 * time.Second
 
-// Option tunes a Store.
-type Option func(*Store)
+// Option tunes Open.
+type Option func(*options)
+
+type options struct {
+	lease    time.Duration
+	existing bool
+}
 
 // WithLease sets how long each event keeps a video leased to whoever
 // posted it.
 func WithLease(d time.Duration) Option {
-	return func(s *Store) {
+	return func(o *options) {
 		if d > 0 {
-			s.lease = d
+			o.lease = d
 		}
 	}
 }
 
-func openSQLite(rest string) (*Store, error) {
+// Existing makes Open fail, rather than create an empty database, when the
+// SQLite file does not exist: for tools that only read one, such as a
+// backup.
+func Existing() Option {
+	return func(o *options) { o.existing = true }
+}
+
+func openSQLite(rest string, existing bool) (*Store, error) {
 	path, dsn, err := sqliteDSN(rest)
 	if err != nil {
 		return nil, err
+	}
+	if existing {
+		if _, err := os.Stat(path); err != nil {
+			return nil, fmt.Errorf("sqlite database: %w", err)
+		}
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("create the database folder: %w", err)
@@ -182,6 +200,32 @@ func hasPragma(pragmas []string, name string) bool {
 		}
 	}
 	return false
+}
+
+// missingDatabaseHint tells what to do when err says that the PostgreSQL
+// server of rawURL has no such database: stephub creates its tables, not
+// its database. It is empty for any other error.
+func missingDatabaseHint(rawURL string, err error) string {
+	var pqErr *pq.Error
+	if !errors.As(err, &pqErr) || pqErr.Code != "3D000" { // invalid_catalog_name
+		return ""
+	}
+	u, perr := url.Parse(rawURL)
+	if perr != nil {
+		return ""
+	}
+	args := []string{"createdb"}
+	if h := u.Hostname(); h != "" {
+		args = append(args, "-h", h)
+	}
+	if p := u.Port(); p != "" {
+		args = append(args, "-p", p)
+	}
+	if n := u.User.Username(); n != "" {
+		args = append(args, "-U", n)
+	}
+	args = append(args, strings.TrimPrefix(u.Path, "/"))
+	return "; create it first (" + strings.Join(args, " ") + "), then start stephub again: it creates the tables itself"
 }
 
 // postgresConns is the size of a node's PostgreSQL connection pool.

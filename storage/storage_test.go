@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -119,6 +120,25 @@ func TestOpenRedactsUnknownURL(t *testing.T) {
 	_, err := storage.Open(t.Context(), "mysql://root:hunter2@localhost/db")
 	if err == nil || strings.Contains(err.Error(), "hunter2") {
 		t.Errorf("Open error = %v; want an error without the password", err)
+	}
+}
+
+// TestOpenMissingPostgresDatabase: a database that does not exist on the
+// server is an error that says how to create it.
+func TestOpenMissingPostgresDatabase(t *testing.T) {
+	u, err := url.Parse(testdb.Postgres(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = u.Path + "_missing"
+	s, err := storage.Open(t.Context(), u.String())
+	if err == nil {
+		s.Close()
+		t.Fatal("Open of a database that does not exist succeeded")
+	}
+	want := "create it first (createdb -h " + u.Hostname() + " -p " + u.Port() + " -U " + u.User.Username() + " " + strings.TrimPrefix(u.Path, "/") + ")"
+	if !strings.Contains(err.Error(), "does not exist") || !strings.Contains(err.Error(), want) {
+		t.Errorf("Open error = %v; want it to say the database does not exist and %q", err, want)
 	}
 }
 

@@ -13,7 +13,7 @@ import (
 
 const videoColumns = `id, user_id, status, prompt, model, reference_image_url, step, progress,
 	video_url, error, last_seq, cost, created_at, updated_at, step_started_at, attempts, lease_expires_at,
-	lease_token_hash, lease_fenced`
+	lease_token_hash, lease_fenced, events_deleted_at`
 
 // CreateVideo takes v.Cost credits from the user userID and creates the
 // video v for it, pending, in one transaction: either both happen or
@@ -180,7 +180,7 @@ func (s *Store) lockVideo(ctx context.Context, tx *sqlx.Tx, id int64) (stephub.V
 func normalize(v stephub.Video) stephub.Video {
 	v.CreatedAt = v.CreatedAt.UTC()
 	v.UpdatedAt = v.UpdatedAt.UTC()
-	for _, t := range []*time.Time{v.StepStartedAt, v.LeaseExpiresAt} {
+	for _, t := range []*time.Time{v.StepStartedAt, v.LeaseExpiresAt, v.EventsDeletedAt} {
 		if t != nil {
 			*t = t.UTC()
 		}

@@ -273,20 +273,20 @@ func (g *liveGroup) wait(ctx context.Context) error {
 var ErrBadLastEventID = errors.New("transport: Last-Event-ID is not a non-negative integer")
 
 // LastEventID returns where a client resumes: the Last-Event-ID header, or
-// else the last_event_id query parameter. A reconnecting EventSource sends the
-// header while its URL keeps the query it first had, so the header wins. ok is
-// false when the client sent neither.
-func LastEventID(r *http.Request) (id int64, ok bool, err error) {
+// else the last_event_id query parameter; 0 when it sent neither. A
+// reconnecting EventSource sends the header while its URL keeps the query it
+// first had, so the header wins.
+func LastEventID(r *http.Request) (int64, error) {
 	v := r.Header.Get("Last-Event-ID")
 	if v == "" {
 		v = r.URL.Query().Get("last_event_id")
 	}
 	if v == "" {
-		return 0, false, nil
+		return 0, nil
 	}
-	id, ok = decimal.Parse(v)
+	id, ok := decimal.Parse(v)
 	if !ok {
-		return 0, true, ErrBadLastEventID
+		return 0, ErrBadLastEventID
 	}
-	return id, true, nil
+	return id, nil
 }

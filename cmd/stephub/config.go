@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -37,6 +38,9 @@ type config struct {
 	TicketTTL         time.Duration
 	LogLevel          string
 	DebugAddr         string
+	// EventRetention and VideoRetention keep finished videos' events, and
+	// the videos themselves, this long; 0 keeps them forever.
+	EventRetention, VideoRetention time.Duration
 	// PingInterval is the longest a stream goes without a byte.
 	PingInterval time.Duration
 	// TLSCert and TLSKey are PEM files; when set, serve speaks HTTPS, and
@@ -85,6 +89,8 @@ func parseServeFlags(args []string, getenv func(string) string, stderr io.Writer
 	lease := fs.String("lease", envOr(getenv, "LEASE", "30s"), "how long a claimed video may go without a worker post (env LEASE)")
 	attempts := fs.String("max-attempts", envOr(getenv, "MAX_ATTEMPTS", "3"), "claims per video before it fails (env MAX_ATTEMPTS)")
 	ticketTTL := fs.String("ticket-ttl", envOr(getenv, "TICKET_TTL", "10m"), "how long a watch ticket lets its holder stream one video (env TICKET_TTL)")
+	eventRetention := fs.String("event-retention", envOr(getenv, "EVENT_RETENTION", "0"), "delete the events of videos finished longer ago than this, e.g. 30d or 720h; 0 keeps them (env EVENT_RETENTION)")
+	videoRetention := fs.String("video-retention", envOr(getenv, "VIDEO_RETENTION", "0"), "delete videos finished longer ago than this, with their events, e.g. 365d; 0 keeps them (env VIDEO_RETENTION)")
 	ping := fs.String("ping-interval", envOr(getenv, "PING_INTERVAL", "15s"), "the longest a stream goes silent before a heartbeat, at most 15s (env PING_INTERVAL)")
 	fs.StringVar(&c.LogLevel, "log-level", envOr(getenv, "LOG_LEVEL", "info"), "debug, info, warn or error (env LOG_LEVEL)")
 	fs.StringVar(&c.TLSCert, "tls-cert", getenv("TLS_CERT"), "PEM certificate (chain) file: serve HTTPS and HTTP/2; needs -tls-key (env TLS_CERT)")
@@ -128,8 +134,32 @@ func parseServeFlags(args []string, getenv func(string) string, stderr io.Writer
 	if c.PingInterval, err = time.ParseDuration(*ping); err != nil || c.PingInterval <= 0 || c.PingInterval > maxPingInterval {
 		return config{}, fmt.Errorf("-ping-interval: %q is not a duration above 0 and at most %v", *ping, maxPingInterval)
 	}
+	if c.EventRetention, err = parseRetention(*eventRetention); err != nil {
+		return config{}, fmt.Errorf("-event-retention: %w", err)
+	}
+	if c.VideoRetention, err = parseRetention(*videoRetention); err != nil {
+		return config{}, fmt.Errorf("-video-retention: %w", err)
+	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return config{}, fmt.Errorf("-tls-cert and -tls-key go together: give both or neither")
 	}
 	return c, nil
+}
+
+// parseRetention reads a retention: a whole number of days ("30d"), a Go
+// duration ("720h"), or 0 for none.
+func parseRetention(v string) (time.Duration, error) {
+	bad := fmt.Errorf("%q is not a number of days like 30d, a duration like 720h, or 0", v)
+	if days, ok := strings.CutSuffix(v, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil || n < 0 || n > math.MaxInt64/int(24*time.Hour) {
+			return 0, bad
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		return 0, bad
+	}
+	return d, nil
 }

@@ -135,3 +135,35 @@ func TestSignInLinkStaysOutOfTheLog(t *testing.T) {
 	}
 	checkNoTokenShapes(t, s.logs.String())
 }
+
+// TestDebugLevel: LOG_LEVEL=debug adds a line per claim of a video and, on
+// PostgreSQL, per batch of hints sent to the other nodes; the default
+// level adds none of them.
+func TestDebugLevel(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, url string) {
+		for _, level := range []string{"debug", "info"} {
+			s := startServer(t, url, map[string]string{"PIPELINE": "external", "LOG_LEVEL": level})
+			v := generate(t, s, userToken(t, "debugged"))
+			c := claimVideo(t, s)
+			postWorker(t, s, v.ID, workerStep(1), leased(c.LeaseToken))
+			wants := []string{fmt.Sprintf(`"level":"DEBUG","msg":"claimed","video_id":%d,"attempt":1,"from_step":0,"builtin":false`, v.ID)}
+			if strings.HasSuffix(t.Name(), "postgres") {
+				wants = append(wants, `"level":"DEBUG","msg":"hints sent","events":1`)
+			}
+			// The hint goes out just after the post's answer: give it a
+			// moment before the server stops.
+			for deadline := time.Now().Add(5 * time.Second); level == "debug" && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+				if strings.Contains(s.logs.String(), wants[len(wants)-1]) {
+					break
+				}
+			}
+			s.Stop(t)
+			logs := s.logs.String()
+			for _, want := range wants {
+				if got := strings.Contains(logs, want); got != (level == "debug") {
+					t.Errorf("LOG_LEVEL=%s: the log holds %s: %v; want %v\n%s", level, want, got, level == "debug", logs)
+				}
+			}
+		}
+	})
+}

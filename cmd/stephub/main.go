@@ -1,5 +1,5 @@
 // Command stephub runs the stephub server and its tools: serve, token,
-// migrate, worker and version. See the README for the flags and their env vars.
+// migrate, backup, worker and version. See the README for the flags and their env vars.
 package main
 
 import (
@@ -32,6 +32,7 @@ commands:
   serve     run the server
   token     print an access token for a user
   migrate   apply the database schema and exit
+  backup    copy a SQLite database to a new file (-o FILE), safely while it serves
   worker    run the reference worker against a server
   version   print the version
 
@@ -52,6 +53,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return token(rest, getenv, stdout, stderr)
 	case "migrate":
 		return migrate(ctx, rest, getenv, stderr)
+	case "backup":
+		return backup(ctx, rest, getenv, stderr)
 	case "worker":
 		return runWorker(ctx, rest, getenv, stderr)
 	case "version", "-version", "--version":

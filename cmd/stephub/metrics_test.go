@@ -177,6 +177,9 @@ func TestMetricsAtStartup(t *testing.T) {
 			want{"stephub_http_request_duration_seconds", []string{"route=" + route}, 0})
 	}
 	wants = append(wants, want{"stephub_events_published_total", nil, 0})
+	for _, kind := range []string{"events", "videos"} {
+		wants = append(wants, want{"stephub_retention_deleted_total", []string{"kind=" + kind}, 0})
+	}
 	if bad := mismatches(fams, wants); len(bad) > 0 {
 		t.Errorf("at start-up:\n%s", strings.Join(bad, "\n"))
 	}
@@ -315,5 +318,32 @@ func TestMetricsWorkerSteps(t *testing.T) {
 		if bad := mismatches(scrapeMetrics(t, s), wants); len(bad) > 0 {
 			t.Errorf("metrics:\n%s", strings.Join(bad, "\n"))
 		}
+	})
+}
+
+// TestFirstConnectionIsNoReconnect opens streams that start from the
+// beginning while saying Last-Event-ID 0, in each way a client can (the
+// README's WebSocket snippet sends last_event_id=0 on its first
+// connection): none counts as a reconnect. Resuming after event 3 does.
+func TestFirstConnectionIsNoReconnect(t *testing.T) {
+	s := startServer(t, testdb.SQLite(t), nil)
+	token := userToken(t, "first")
+	v := generate(t, s, token)
+	checkComplete(t, "no Last-Event-ID", openStream(t, s, token, v.ID, "").readAll(t))
+	checkComplete(t, "Last-Event-ID: 0", openStream(t, s, token, v.ID, "0").readAll(t))
+	checkComplete(t, "last_event_id=0", openSSE(t, streamURL(s, v.ID, "?token="+token+"&last_event_id=0"), "", nil).readAll(t))
+	for _, query := range []string{"&last_event_id=0", "&last_event_id=3"} {
+		conn, _, err := dialWS(t, s, token, v.ID, query, nil)
+		if err != nil {
+			t.Fatalf("dial with %s: %v", query, err)
+		}
+		readWS(t, conn)
+		conn.Close()
+	}
+	waitForMetrics(t, s, 5*time.Second, []want{
+		{"stephub_connection_duration_seconds", []string{"transport=sse"}, 3},
+		{"stephub_connection_duration_seconds", []string{"transport=ws"}, 2},
+		{"stephub_reconnects_total", []string{"transport=sse"}, 0},
+		{"stephub_reconnects_total", []string{"transport=ws"}, 1},
 	})
 }

@@ -83,14 +83,16 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	m := metrics.New(reg)
 	h := hub.New(hub.Options{History: store, Observer: m})
 	svc := jobs.New(jobs.Options{
-		Store:       store,
-		Publisher:   h,
-		Observer:    m,
-		Logger:      logger,
-		Mock:        cfg.Pipeline == "mock",
-		StepDelay:   cfg.StepDelay,
-		Lease:       cfg.Lease,
-		MaxAttempts: cfg.MaxAttempts,
+		Store:          store,
+		Publisher:      h,
+		Observer:       m,
+		Logger:         logger,
+		Mock:           cfg.Pipeline == "mock",
+		StepDelay:      cfg.StepDelay,
+		Lease:          cfg.Lease,
+		MaxAttempts:    cfg.MaxAttempts,
+		EventRetention: cfg.EventRetention,
+		VideoRetention: cfg.VideoRetention,
 	})
 	if err := svc.Start(ctx); err != nil {
 		return err
