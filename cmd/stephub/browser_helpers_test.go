@@ -61,11 +61,10 @@ type browser struct {
 // none outside CI. It stops when the test ends.
 func newBrowser(t *testing.T) *browser {
 	t.Helper()
+	// Missing, the set-up is broken: a skipped browser test would pass
+	// while testing half of what ships.
 	if _, err := os.Stat(chromiumPath); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is missing; CI must install it (.ci/run does): %v", chromiumPath, err)
-		}
-		t.Skipf("skipping the browser test: %s is missing (apt-get install chromium; CI installs it)", chromiumPath)
+		t.Fatalf("%s is missing (apt-get install chromium; .ci/run does): %v", chromiumPath, err)
 	}
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
 		chromedp.ExecPath(chromiumPath),

@@ -619,11 +619,7 @@ func TestDashboardWebSocket(t *testing.T) {
 	// the stream is live for the whole job however slow the browser.
 	s := startServer(t, testdb.SQLite(t), map[string]string{"PIPELINE": "external"})
 	token := userToken(t, "wsfan")
-	// Without an Upgrade, the route answers 400 if it exists; 404 if not.
 	v := generate(t, s, token)
-	if resp, body := call(t, "GET", fmt.Sprintf("%s/api/v1/videos/%d/ws", s.URL, v.ID), token, nil, nil); resp.StatusCode == http.StatusNotFound {
-		t.Skipf("GET /api/v1/videos/{id}/ws answers 404 (%s): the WebSocket transport is not there yet", body)
-	}
 	b := newBrowser(t)
 	ws, sse := watchGauge(t, s, "ws"), watchGauge(t, s, "sse")
 	tb := b.newTab("tab")

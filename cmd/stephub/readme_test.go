@@ -35,7 +35,7 @@ func readmeBlock(t *testing.T, marker string) string {
 func TestReadmeCurlWorker(t *testing.T) {
 	for _, tool := range []string{"curl", "python3"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s is not installed", tool)
+			t.Fatalf("%s is not installed: the README's worker needs it", tool)
 		}
 	}
 	s := startServer(t, testdb.SQLite(t), map[string]string{"PIPELINE": "external", "WORKER_TOKEN": "secret"})

@@ -375,7 +375,7 @@ func pythonWithRequests(t *testing.T) string {
 		}
 	}
 	if python == "" {
-		t.Skip("no python3 here: the Python reader cannot run (Debian: apt-get install python3-requests)")
+		t.Fatal("no python3 here: the Python reader cannot run (Debian: apt-get install python3-requests)")
 	}
 	if out, err := exec.Command(python, "-c", "import requests").CombinedOutput(); err != nil {
 		t.Fatalf("%s has no requests module (Debian: apt-get install python3-requests): %v\n%s", python, err, out)
