@@ -39,14 +39,12 @@ func (s *Store) CheckPost(ctx context.Context, videoID int64, idempotencyKey, le
 }
 
 // ForecastPost is CheckPost for a post whose body has not come yet, when a
-// wrong nil costs only the body's read: on PostgreSQL, a video that this
-// Store remembers (see recentVideos) and that would take the step is not
-// read again. Its refusals are CheckPost's.
+// wrong nil costs only the body's read: a video that this Store remembers
+// (see recentVideos) and that would take the step is not read again. Its
+// refusals are CheckPost's.
 func (s *Store) ForecastPost(ctx context.Context, videoID int64, idempotencyKey, leaseToken string) error {
-	if s.recent != nil {
-		if v, ok := s.recent.get(videoID); ok && checkRunner(v, leaseToken) == nil {
-			return nil
-		}
+	if v, ok := s.recent.get(videoID); ok && checkRunner(v, leaseToken) == nil {
+		return nil
 	}
 	return s.CheckPost(ctx, videoID, idempotencyKey, leaseToken)
 }

@@ -50,8 +50,8 @@ type Store struct {
 	// together share one commit, and wait for it here rather than in
 	// SQLite's busy handler, which sleeps up to 100 ms between tries.
 	group *groupCommit
-	// recent, on PostgreSQL, spares AppendEvent reading the video of each
-	// event.
+	// recent spares reading the video of each event: AppendEvent's on
+	// PostgreSQL, and ForecastPost's on both.
 	recent *recentVideos
 	// batch, on PostgreSQL, stores several events to a statement.
 	batch *eventBatch
@@ -154,7 +154,7 @@ func openSQLite(rest string, existing bool) (*Store, error) {
 	// The driver registers as "sqlite", a name sqlx does not know; "sqlite3"
 	// gives it the ? bind type without touching sqlx's global registry.
 	sdb := sqlx.NewDb(db, "sqlite3")
-	return &Store{db: sdb, dialect: DialectSQLite, group: newGroupCommit(sdb)}, nil
+	return &Store{db: sdb, dialect: DialectSQLite, group: newGroupCommit(sdb), recent: &recentVideos{}}, nil
 }
 
 // sqliteDSN reads what follows sqlite:// into the file's path and the
