@@ -51,10 +51,6 @@ func (r *recentVideos) forget(id int64) {
 	delete(r.videos, id)
 }
 
-// remember keeps v, as just written, for the next event's fast way, on
-// PostgreSQL.
-func (s *Store) remember(v stephub.Video) {
-	if s.recent != nil {
-		s.recent.put(v)
-	}
-}
+// remember keeps v, as just written or read, for the next event's fast way
+// on PostgreSQL and for ForecastPost on both databases.
+func (s *Store) remember(v stephub.Video) { s.recent.put(v) }
