@@ -73,7 +73,7 @@ func (s *Server) requireUser(from source, next http.Handler) http.Handler {
 		}
 		// A ticket's user was seen when the ticket was issued.
 		if !c.ticket && !s.users.known(c.user) {
-			if _, err := s.Store.EnsureUser(r.Context(), c.user, c.email, s.cfg.NewUserCredits); err != nil {
+			if _, err := s.Users.EnsureUser(r.Context(), c.user, c.email, s.cfg.NewUserCredits); err != nil {
 				s.writeError(w, r, err)
 				return
 			}

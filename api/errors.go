@@ -80,5 +80,5 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 func (s *Server) databaseDown(ctx context.Context) bool {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
-	return s.Store.Ping(ctx) != nil
+	return s.Database.Ping(ctx) != nil
 }

@@ -18,7 +18,7 @@ func (s *Server) handleReadyz() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
 		defer cancel()
-		if err := s.Store.Ping(ctx); err != nil {
+		if err := s.Database.Ping(ctx); err != nil {
 			s.Logger.Warn("not ready", "err", err)
 			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "database unreachable"})
 			return

@@ -1,7 +1,8 @@
 // Package api is stephub's HTTP interface: the routes of the contract, their
 // authentication, validation and errors. It turns requests into calls on the
 // jobs service, the store and the hub, and leaves wire formats of streams to
-// the transport package.
+// the transport package. What it needs of the jobs service and the store it
+// names in interfaces of its own (deps.go).
 package api
 
 import (
@@ -13,9 +14,7 @@ import (
 	"github.com/stephub/stephub"
 	"github.com/stephub/stephub/auth"
 	"github.com/stephub/stephub/hub"
-	"github.com/stephub/stephub/jobs"
 	"github.com/stephub/stephub/metrics"
-	"github.com/stephub/stephub/storage"
 	"github.com/stephub/stephub/transport"
 )
 
@@ -40,12 +39,14 @@ type Config struct {
 
 // Deps are the API's collaborators; all are required.
 type Deps struct {
-	Logger  *slog.Logger
-	Store   *storage.Store
-	Jobs    *jobs.Service
-	Hub     *hub.Hub
-	Signer  *auth.Signer
-	Metrics *metrics.Metrics
+	Logger   *slog.Logger
+	Users    Users
+	Videos   Videos
+	Database Database
+	Jobs     Jobs
+	Hub      *hub.Hub
+	Signer   *auth.Signer
+	Metrics  *metrics.Metrics
 	// Static serves the dashboard's files and the sample video.
 	Static http.Handler
 	// Docs serves the interactive API reference at /docs and its files

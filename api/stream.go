@@ -56,7 +56,7 @@ func (s *Server) handleStream(name string) http.Handler {
 		}
 		cred := credentialOf(r)
 		user := cred.user
-		v, err := s.Store.UserVideo(r.Context(), user, id)
+		v, err := s.Videos.UserVideo(r.Context(), user, id)
 		if err != nil {
 			s.writeError(w, r, err)
 			return

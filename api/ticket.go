@@ -24,7 +24,7 @@ func (s *Server) handleTicket() http.Handler {
 			return
 		}
 		c := credentialOf(r)
-		if _, err := s.Store.UserVideo(r.Context(), c.user, id); err != nil {
+		if _, err := s.Videos.UserVideo(r.Context(), c.user, id); err != nil {
 			s.writeError(w, r, err)
 			return
 		}

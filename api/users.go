@@ -14,7 +14,7 @@ const maxUserIDChars = 255
 
 func (s *Server) handleMe() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		u, err := s.Store.User(r.Context(), userOf(r))
+		u, err := s.Users.User(r.Context(), userOf(r))
 		if err != nil {
 			s.writeError(w, r, err)
 			return
@@ -52,7 +52,7 @@ func (s *Server) handleAdminPutUser() http.Handler {
 			s.writeError(w, r, stephub.Invalid(problems))
 			return
 		}
-		u, err := s.Store.UpdateUser(r.Context(), id, req.Credits, req.SubscriptionStatus, s.cfg.NewUserCredits)
+		u, err := s.Users.UpdateUser(r.Context(), id, req.Credits, req.SubscriptionStatus, s.cfg.NewUserCredits)
 		if err != nil {
 			s.writeError(w, r, err)
 			return

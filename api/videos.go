@@ -121,7 +121,7 @@ func (s *Server) handleListVideos() http.Handler {
 			s.writeError(w, r, stephub.Invalid(problems))
 			return
 		}
-		videos, err := s.Store.ListVideos(r.Context(), userOf(r), before, limit+1)
+		videos, err := s.Videos.ListVideos(r.Context(), userOf(r), before, limit+1)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
@@ -146,7 +146,7 @@ func (s *Server) handleGetVideo() http.Handler {
 			s.writeError(w, r, err)
 			return
 		}
-		v, err := s.Store.UserVideo(r.Context(), userOf(r), id)
+		v, err := s.Videos.UserVideo(r.Context(), userOf(r), id)
 		if err != nil {
 			s.writeError(w, r, err)
 			return

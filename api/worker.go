@@ -138,7 +138,7 @@ func (s *Server) handleWorkerEvent() http.Handler {
 		}
 		// Before the body: the answer closes the connection rather than
 		// wait for a body that would be refused anyway.
-		err = s.Store.ForecastPost(r.Context(), id, storedKey, lease)
+		err = s.Videos.ForecastPost(r.Context(), id, storedKey, lease)
 		if err == nil && s.Jobs.RunsEveryVideo() {
 			// Even a pending video, which a post would otherwise claim,
 			// is the built-in pipeline's to run.
@@ -163,7 +163,7 @@ func (s *Server) handleWorkerEvent() http.Handler {
 			// up on its connection. The store checks again as it
 			// appends, so only a refused body costs this read.
 			if !errors.Is(err, errBodyTimeout) {
-				if verr := s.Store.CheckPost(r.Context(), id, storedKey, lease); verr != nil {
+				if verr := s.Videos.CheckPost(r.Context(), id, storedKey, lease); verr != nil {
 					err = verr
 				}
 			}
@@ -171,14 +171,14 @@ func (s *Server) handleWorkerEvent() http.Handler {
 			return
 		}
 		step.LeaseToken = lease
-		p, err := s.Jobs.Post(r.Context(), id, step)
+		ev, leaseToken, err := s.Jobs.Post(r.Context(), id, step)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}
-		if p.LeaseToken != "" {
-			w.Header().Set(leaseTokenHeader, p.LeaseToken)
+		if leaseToken != "" {
+			w.Header().Set(leaseTokenHeader, leaseToken)
 		}
-		writeJSON(w, http.StatusAccepted, response{ID: p.Event.ID})
+		writeJSON(w, http.StatusAccepted, response{ID: ev.ID})
 	})
 }
