@@ -104,8 +104,8 @@ const batchInsert = `WITH input AS (
 	  AND NOT EXISTS (SELECT 1 FROM events e WHERE e.video_id = i.id AND e.idempotency_key = i.key)
 	RETURNING i.n, i.id, i.seq, i.payload, i.terminal, i.key, i.at
 ), inserted AS (
-	INSERT INTO events (video_id, seq, payload, terminal, idempotency_key, created_at)
-	SELECT id, seq, payload, terminal, key, at FROM updated
+	INSERT INTO events (video_id, seq, payload, payload_version, terminal, idempotency_key, created_at)
+	SELECT id, seq, payload, ?::int, terminal, key, at FROM updated
 )
 SELECT n FROM updated`
 
@@ -174,7 +174,7 @@ func (c *batchColumns) add(w eventWrite) {
 	c.key = append(c.key, w.key)
 }
 
-// args are the arrays in batchInsert's order.
+// args are the arrays in batchInsert's order, then the payloads' version.
 func (c *batchColumns) args() []any {
 	return []any{
 		pq.Array(c.id), pq.Array(c.seq), pq.Array(c.step), pq.Array(c.progress), pq.Array(c.status),
@@ -184,6 +184,7 @@ func (c *batchColumns) args() []any {
 		pq.Array(c.wasSeq), pq.Array(c.wasStatus), pq.Array(c.wasStep), pq.Array(c.wasProgress),
 		pq.Array(c.wasAttempts), pq.Array(c.wasStarted), pq.Array(c.wasLeaseHash),
 		pq.Array(c.payload), pq.Array(c.terminal), pq.Array(c.key),
+		payloadVersion,
 	}
 }
 

@@ -14,6 +14,33 @@ import (
 	"github.com/stephub/stephub/hub"
 )
 
+// payloadVersion is the version of encodeEvent's encoding, stored with each
+// event's payload. Bump it when that encoding changes (a field of
+// stephub.Event added, renamed or dropped): payloads stored under an older
+// version are then re-encoded whenever they are read, so that replayed
+// history has the shape of live events. A field that old payloads lack
+// takes its zero value.
+const payloadVersion = 1
+
+// encodeEvent is the payload of ev: its JSON as clients receive it, on one
+// line (json.Marshal compacts Data too).
+func encodeEvent(ev stephub.Event) ([]byte, error) { return json.Marshal(ev) }
+
+// currentPayload returns payload, stored under encoding version, in the
+// current encoding: as it is when version is current (or newer, stored by
+// a newer release during a rolling upgrade), else decoded and encoded
+// again.
+func currentPayload(payload []byte, version int) ([]byte, error) {
+	if version >= payloadVersion {
+		return payload, nil
+	}
+	var ev stephub.Event
+	if err := json.Unmarshal(payload, &ev); err != nil {
+		return nil, fmt.Errorf("decode a payload of version %d: %w", version, err)
+	}
+	return encodeEvent(ev)
+}
+
 // Appended is an event AppendEvent or Cancel stored: the event, its JSON
 // exactly as clients receive it, whether it was stored by an earlier call
 // with the same idempotency key, the step it ended, and the lease it took.
@@ -119,17 +146,21 @@ func (s *Store) AppendEvent(ctx context.Context, videoID int64, st stephub.Step)
 	return a, nil
 }
 
-// eventByKey returns the payload of the event of videoID stored with
-// idempotency key key, read through q, or stephub.ErrNotFound.
+// eventByKey returns the payload, in the current encoding, of the event of
+// videoID stored with idempotency key key, read through q, or
+// stephub.ErrNotFound.
 func eventByKey(ctx context.Context, q sqlx.ExtContext, videoID int64, key string) ([]byte, error) {
-	var payload []byte
-	if err := get(ctx, q, &payload, "SELECT payload FROM events WHERE video_id = ? AND idempotency_key = ?", videoID, key); err != nil {
+	var stored struct {
+		Payload []byte `db:"payload"`
+		Version int    `db:"payload_version"`
+	}
+	if err := get(ctx, q, &stored, "SELECT payload, payload_version FROM events WHERE video_id = ? AND idempotency_key = ?", videoID, key); err != nil {
 		if !errors.Is(err, stephub.ErrNotFound) {
 			err = fmt.Errorf("look up the idempotency key: %w", err)
 		}
 		return nil, err
 	}
-	return payload, nil
+	return currentPayload(stored.Payload, stored.Version)
 }
 
 // appendLocked stores the event built from st as the next one of v, which
@@ -305,8 +336,7 @@ func (s *Store) nextEvent(v stephub.Video, st stephub.Step) (eventWrite, error) 
 		Error:      st.Error,
 		Data:       st.Data,
 	}
-	// json.Marshal compacts Data too, so the payload is always one line.
-	payload, err := json.Marshal(w.event)
+	payload, err := encodeEvent(w.event)
 	if err != nil {
 		return eventWrite{}, fmt.Errorf("encode the event: %w", err)
 	}
@@ -340,7 +370,7 @@ func (w eventWrite) after() stephub.Video {
 // round trip on every event. SQLite has no INSERT in WITH, and being
 // in-process, no round trip to save: it runs two.
 func (s *Store) writeEvent(ctx context.Context, q sqlx.ExtContext, w eventWrite) error {
-	const insert = "INSERT INTO events (video_id, seq, payload, terminal, idempotency_key, created_at) VALUES (?, ?, ?, ?, ?, ?)"
+	const insert = "INSERT INTO events (video_id, seq, payload, payload_version, terminal, idempotency_key, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
 	const update = `UPDATE videos
 		SET last_seq = ?, step = ?, progress = ?, status = ?,
 		    video_url = COALESCE(?, video_url), error = COALESCE(?, error),
@@ -348,7 +378,7 @@ func (s *Store) writeEvent(ctx context.Context, q sqlx.ExtContext, w eventWrite)
 		    lease_expires_at = ?, lease_token_hash = ?, lease_fenced = ?, attempts = ?
 		WHERE id = ?`
 	ev, st := w.event, w.step
-	insertArgs := []any{w.video.ID, ev.ID, string(w.payload), ev.Status.Terminal(), w.key, ev.At}
+	insertArgs := []any{w.video.ID, ev.ID, string(w.payload), payloadVersion, ev.Status.Terminal(), w.key, ev.At}
 	updateArgs := []any{ev.ID, st.Step, st.Progress, ev.Status, st.VideoURL, st.Error, w.started, ev.At,
 		w.leaseUntil, w.leaseHash, w.fenced, w.attempts, w.video.ID}
 	if s.dialect == DialectPostgres {
@@ -363,10 +393,10 @@ func (s *Store) writeEvent(ctx context.Context, q sqlx.ExtContext, w eventWrite)
 }
 
 // EventsAfter returns the events of the video videoID whose sequence number
-// is above afterSeq, in order, ready to send: it is the hub's History. An
-// unknown video has no events.
+// is above afterSeq, in order, ready to send in the current encoding: it is
+// the hub's History. An unknown video has no events.
 func (s *Store) EventsAfter(ctx context.Context, videoID, afterSeq int64) ([]*hub.Event, error) {
-	rows, err := s.db.QueryContext(ctx, s.db.Rebind(`SELECT seq, payload, terminal FROM events
+	rows, err := s.db.QueryContext(ctx, s.db.Rebind(`SELECT seq, payload, payload_version, terminal FROM events
 		WHERE video_id = ? AND seq > ?
 		ORDER BY seq`), videoID, afterSeq)
 	if err != nil {
@@ -376,8 +406,12 @@ func (s *Store) EventsAfter(ctx context.Context, videoID, afterSeq int64) ([]*hu
 	var evs []*hub.Event
 	for rows.Next() {
 		e := &hub.Event{VideoID: videoID}
-		if err := rows.Scan(&e.Seq, &e.Data, &e.Terminal); err != nil {
+		var version int
+		if err := rows.Scan(&e.Seq, &e.Data, &version, &e.Terminal); err != nil {
 			return nil, fmt.Errorf("events of video %d after %d: %w", videoID, afterSeq, err)
+		}
+		if e.Data, err = currentPayload(e.Data, version); err != nil {
+			return nil, fmt.Errorf("events of video %d after %d: event %d: %w", videoID, afterSeq, e.Seq, err)
 		}
 		evs = append(evs, e)
 	}
