@@ -169,7 +169,7 @@ func waitFor(t *testing.T, sub *hub.Subscription, seq int64, within time.Duratio
 
 func post(t *testing.T, svc *jobs.Service, videoID int64, n int) {
 	t.Helper()
-	if _, err := svc.Post(t.Context(), videoID, stephub.Step{Step: n, Message: fmt.Sprintf("step %d", n), Progress: 10 * n}); err != nil {
+	if _, _, err := svc.Post(t.Context(), videoID, stephub.Step{Step: n, Message: fmt.Sprintf("step %d", n), Progress: 10 * n}); err != nil {
 		t.Fatalf("Post(video %d, step %d): %v", videoID, n, err)
 	}
 }

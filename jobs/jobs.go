@@ -265,30 +265,25 @@ func (s *Service) Cancel(ctx context.Context, userID string, videoID int64) (ste
 	return v, nil
 }
 
-// Posted is what Post stored: the event, and the token of the lease the
-// post took when it claimed a pending video (empty otherwise).
-type Posted struct {
-	Event      stephub.Event
-	LeaseToken string
-}
-
 // Post stores the next step of a video and then broadcasts it. It returns the
-// stored event; a repeated IdempotencyKey returns the first one's. The
-// step's lease token is checked as storage.Store.AppendEvent says.
+// stored event (a repeated IdempotencyKey returns the first one's) and the
+// token of the lease the post took when it claimed a pending video (empty
+// otherwise). The step's lease token is checked as
+// storage.Store.AppendEvent says.
 //
 // The event's ETA is the typical time of the steps still to run, this one
 // included, as learned from recent jobs; the store gives a terminal event
 // an ETA of 0 (a cancelled one too, which does not come through here).
-func (s *Service) Post(ctx context.Context, videoID int64, step stephub.Step) (Posted, error) {
+func (s *Service) Post(ctx context.Context, videoID int64, step stephub.Step) (ev stephub.Event, leaseToken string, err error) {
 	if !step.Status.Terminal() {
 		step.ETASeconds = new(s.eta.Remaining(step.Step).Round(time.Millisecond).Seconds())
 	}
 	a, err := s.store.AppendEvent(ctx, videoID, step)
 	if err != nil {
-		return Posted{}, err
+		return stephub.Event{}, "", err
 	}
 	s.publish(videoID, a)
-	return Posted{Event: a.Event, LeaseToken: a.LeaseToken}, nil
+	return a.Event, a.LeaseToken, nil
 }
 
 // publish records a stored event, then hands it to the hub. A repeated

@@ -57,11 +57,11 @@ func workerJob(t *testing.T, svc *jobs.Service, videoID int64, pause time.Durati
 		if n > stephub.TotalSteps {
 			st.Status, st.VideoURL = stephub.StatusCompleted, new("/v.mp4")
 		}
-		p, err := svc.Post(t.Context(), videoID, st)
+		ev, _, err := svc.Post(t.Context(), videoID, st)
 		if err != nil {
 			t.Fatalf("Post(step %d): %v", n, err)
 		}
-		evs = append(evs, p.Event)
+		evs = append(evs, ev)
 	}
 	return evs
 }
@@ -159,7 +159,7 @@ func TestPostRecordsOnce(t *testing.T) {
 		v := newVideo(t, svc)
 		for range 2 { // a worker's retry of the same post
 			st := stephub.Step{Step: 1, Message: "step 1", Progress: 11, IdempotencyKey: "k1"}
-			if _, err := svc.Post(t.Context(), v.ID, st); err != nil {
+			if _, _, err := svc.Post(t.Context(), v.ID, st); err != nil {
 				t.Fatalf("Post: %v", err)
 			}
 		}

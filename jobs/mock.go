@@ -168,7 +168,7 @@ func (s *Service) postMockStep(ctx context.Context, l storage.Lease, step stephu
 	step.LeaseToken = l.Token
 	var failing pipeline.Backoff
 	for {
-		_, err := s.Post(ctx, l.Video.ID, step)
+		_, _, err := s.Post(ctx, l.Video.ID, step)
 		var refused *stephub.Error
 		switch {
 		case err == nil, errors.As(err, &refused):

@@ -85,7 +85,7 @@ func TestMockStopsWhenItsLeaseIsLost(t *testing.T) {
 	svc, store, db, logs := mockService(t, 100*time.Millisecond)
 	v := newVideo(t, svc)
 	eventually(t, "the first step", func() bool { return video(t, store, v.ID).Step >= 1 })
-	if _, err := svc.Post(t.Context(), v.ID, stephub.Step{Step: 7, Message: "not mine", Progress: 77}); !errors.Is(err, stephub.ErrLeaseHeld) {
+	if _, _, err := svc.Post(t.Context(), v.ID, stephub.Step{Step: 7, Message: "not mine", Progress: 77}); !errors.Is(err, stephub.ErrLeaseHeld) {
 		t.Errorf("a post without the lease's token: %v; want lease_held", err)
 	}
 

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/stephub/stephub"
 	"github.com/stephub/stephub/api"
 	"github.com/stephub/stephub/auth"
 	"github.com/stephub/stephub/hub"
@@ -120,7 +119,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		MaxStreamsPerUser: cfg.MaxStreamsPerUser,
 		TicketTTL:         cfg.TicketTTL,
 		Stream:            transport.Config{PingInterval: cfg.PingInterval},
-	}, api.Deps{Logger: logger, Users: store, Videos: store, Database: store, Jobs: apiJobs{svc},
+	}, api.Deps{Logger: logger, Users: store, Videos: store, Database: store, Jobs: svc,
 		Hub: h, Signer: signer, Metrics: m, Static: web.Handler(), Docs: docs.Handler()})
 
 	if cfg.DebugAddr != "" {
@@ -270,13 +269,4 @@ func serveDebug(addr string, logger *slog.Logger) (stop func(), err error) {
 		srv.Close()
 		<-done
 	}, nil
-}
-
-// apiJobs is the jobs service as api.Jobs, whose Post answers with the
-// event and the lease token rather than a jobs.Posted.
-type apiJobs struct{ *jobs.Service }
-
-func (j apiJobs) Post(ctx context.Context, videoID int64, step stephub.Step) (stephub.Event, string, error) {
-	p, err := j.Service.Post(ctx, videoID, step)
-	return p.Event, p.LeaseToken, err
 }
