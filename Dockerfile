@@ -8,7 +8,7 @@ RUN go mod download
 COPY . .
 ARG VERSION=dev
 # modernc.org/sqlite is pure Go, so the binary needs no C library.
-RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=$VERSION" -o /out/stephub ./cmd/stephub
+RUN CGO_ENABLED=0 go build -ldflags "-s -w -X main.version=$VERSION" -o /out/stephub ./cmd/stephub
 RUN mkdir /out/data
 
 FROM gcr.io/distroless/static-debian12:nonroot
