@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -10,21 +9,16 @@ import (
 	"github.com/stephub/stephub/internal/testdb"
 )
 
-// docBlock returns the first ```sh block of the Markdown file path (from
-// the repository's root) that holds marker, or fails the test.
+// docBlock returns the first shell block of the doc path (from the
+// repository's root) that holds marker, or fails the test.
 func docBlock(t *testing.T, path, marker string) string {
 	t.Helper()
-	data, err := os.ReadFile("../../" + path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, part := range strings.Split(string(data), "```sh\n")[1:] {
-		block, _, _ := strings.Cut(part, "```")
-		if strings.Contains(block, marker) {
-			return block
+	for _, b := range docShellBlocks(t) {
+		if strings.HasPrefix(b.key, path+": ") && strings.Contains(b.text, marker) {
+			return b.text
 		}
 	}
-	t.Fatalf("%s has no sh block with %q", path, marker)
+	t.Fatalf("%s has no shell block with %q", path, marker)
 	return ""
 }
 
