@@ -18,7 +18,7 @@ const (
 	fromHeader source = 1 << iota
 	// fromQuery: ?token=<access token>, for the original front end, whose
 	// EventSource cannot set headers. A token in a URL reaches proxy and
-	// access logs: the README says so.
+	// access logs: docs/streaming.md says so.
 	fromQuery
 	// fromCookie: the dashboard's session cookie (session.go).
 	fromCookie

@@ -62,7 +62,13 @@ type node struct {
 // at the end of the test, unless killed before.
 func startNode(t *testing.T, databaseURL string, env map[string]string) *node {
 	t.Helper()
-	cmd := exec.Command(stephubBinary(t), "serve")
+	return startNodeOf(t, stephubBinary(t), databaseURL, env)
+}
+
+// startNodeOf is startNode with the stephub binary bin.
+func startNodeOf(t *testing.T, bin, databaseURL string, env map[string]string) *node {
+	t.Helper()
+	cmd := exec.Command(bin, "serve")
 	cmd.Env = append(os.Environ(), "ADDR=127.0.0.1:0", "DATABASE_URL="+databaseURL, "JWT_SECRET="+testJWTSecret,
 		"ADMIN_TOKEN="+testAdminToken, "WORKER_TOKEN="+testWorkerToken, "STEP_DELAY=0")
 	for k, v := range env {

@@ -242,6 +242,12 @@ func openStream(t *testing.T, s *testServer, token string, videoID int64, lastEv
 // empty, is sent as the Last-Event-ID header.
 func openSSE(t *testing.T, url, lastEventID string, header http.Header) *sseStream {
 	t.Helper()
+	return openSSEWith(t, http.DefaultClient, url, lastEventID, header)
+}
+
+// openSSEWith is openSSE through client.
+func openSSEWith(t *testing.T, client *http.Client, url, lastEventID string, header http.Header) *sseStream {
+	t.Helper()
 	req, err := http.NewRequest("GET", url, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -252,7 +258,7 @@ func openSSE(t *testing.T, url, lastEventID string, header http.Header) *sseStre
 	if lastEventID != "" {
 		req.Header.Set("Last-Event-ID", lastEventID)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatalf("stream: %v", err)
 	}

@@ -323,7 +323,7 @@ func TestMetricsWorkerSteps(t *testing.T) {
 
 // TestFirstConnectionIsNoReconnect opens streams that start from the
 // beginning while saying Last-Event-ID 0, in each way a client can (the
-// README's WebSocket snippet sends last_event_id=0 on its first
+// WebSocket snippet of docs/streaming.md sends last_event_id=0 on its first
 // connection): none counts as a reconnect. Resuming after event 3 does.
 func TestFirstConnectionIsNoReconnect(t *testing.T) {
 	s := startServer(t, testdb.SQLite(t), nil)

@@ -1,6 +1,6 @@
 // Command floor measures what SSE writes over loopback cost on this
 // machine with no server around them: the floors under stephub's idle and
-// fan-out targets (see the README's Performance section).
+// fan-out targets (see docs/performance.md).
 //
 //	go run ./internal/floor idle   [-conns 15000] [-interval 15s] [-warmup 20s] [-window 45s]
 //	go run ./internal/floor fanout [-conns 10000] [-rate 20] [-duration 20s]

@@ -4,7 +4,7 @@
  * the server could not be reached or said nothing), the API's snake_case
  * code, a message fit to show, and for validation errors the fields.
  *
- * Codes of the server (the README's): unauthorized, not_found,
+ * Codes of the server (api/openapi.yaml's): unauthorized, not_found,
  * insufficient_credits (402), subscription_inactive (403),
  * origin_not_allowed (403), too_many_streams (429), bad_last_event_id (400),
  * and more. Codes of the client: network (nothing answered), refused (a

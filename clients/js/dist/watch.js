@@ -10,7 +10,7 @@ export const TERMINAL_STATUSES = new Set(["completed", "failed", "cancelled"]);
 export function isTerminal(status) {
     return TERMINAL_STATUSES.has(status);
 }
-// WebSocket close codes of the server (README, "Over WebSocket").
+// WebSocket close codes of the server (docs/streaming.md, "Over WebSocket").
 const WS_FINISHED = 1000; // after the terminal event, or at once with nothing left
 const WS_CREDENTIAL_EXPIRED = 4001;
 // Why a watch asked for a WebSocket streams SSE over fetch instead.

@@ -123,7 +123,7 @@ export function isTerminal(status: string | null | undefined): boolean {
   return TERMINAL_STATUSES.has(status as VideoStatus);
 }
 
-// WebSocket close codes of the server (README, "Over WebSocket").
+// WebSocket close codes of the server (docs/streaming.md, "Over WebSocket").
 const WS_FINISHED = 1000; // after the terminal event, or at once with nothing left
 const WS_CREDENTIAL_EXPIRED = 4001;
 

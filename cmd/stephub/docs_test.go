@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -10,32 +9,27 @@ import (
 	"github.com/stephub/stephub/internal/testdb"
 )
 
-// readmeBlock returns the first ```sh block of the README that holds
-// marker, or fails the test.
-func readmeBlock(t *testing.T, marker string) string {
+// docBlock returns the first shell block of the doc path (from the
+// repository's root) that holds marker, or fails the test.
+func docBlock(t *testing.T, path, marker string) string {
 	t.Helper()
-	data, err := os.ReadFile("../../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, part := range strings.Split(string(data), "```sh\n")[1:] {
-		block, _, _ := strings.Cut(part, "```")
-		if strings.Contains(block, marker) {
-			return block
+	for _, b := range docShellBlocks(t) {
+		if strings.HasPrefix(b.key, path+": ") && strings.Contains(b.text, marker) {
+			return b.text
 		}
 	}
-	t.Fatalf("the README has no sh block with %q", marker)
+	t.Fatalf("%s has no shell block with %q", path, marker)
 	return ""
 }
 
-// TestReadmeCurlWorker runs the README's curl worker as written, against a
+// TestDocCurlWorker runs the curl worker of docs/workers.md as written, against a
 // server on its worker token, with a video pending: it claims the video,
 // takes its id and lease token from the claim, and its post is stored
 // under that lease.
-func TestReadmeCurlWorker(t *testing.T) {
+func TestDocCurlWorker(t *testing.T) {
 	for _, tool := range []string{"curl", "python3"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s is not installed: the README's worker needs it", tool)
+			t.Fatalf("%s is not installed: the curl worker needs it", tool)
 		}
 	}
 	s := startServer(t, testdb.SQLite(t), map[string]string{"PIPELINE": "external", "WORKER_TOKEN": "secret"})
@@ -47,13 +41,13 @@ func TestReadmeCurlWorker(t *testing.T) {
 		t.Fatalf("claiming the first video: %d %s", resp.StatusCode, body)
 	}
 
-	script := strings.ReplaceAll(readmeBlock(t, "/api/v1/worker/claim"), "http://localhost:8000", s.URL)
+	script := strings.ReplaceAll(docBlock(t, "docs/workers.md", "/api/v1/worker/claim"), "http://localhost:8000", s.URL)
 	out, err := exec.Command("sh", "-eu", "-c", script).CombinedOutput()
 	if err != nil {
-		t.Fatalf("the README's curl worker: %v\n%s", err, out)
+		t.Fatalf("the curl worker: %v\n%s", err, out)
 	}
 	if !strings.Contains(string(out), fmt.Sprintf(`{"video":{"id":%d,`, v.ID)) || !strings.HasSuffix(string(out), `{"id":1}`+"\n") {
-		t.Errorf("the README's curl worker printed:\n%s\nwant the claim of video %d, then {\"id\":1}", out, v.ID)
+		t.Errorf("the curl worker printed:\n%s\nwant the claim of video %d, then {\"id\":1}", out, v.ID)
 	}
 	// The post carried the lease's token: the lease is fenced.
 	resp, body = call(t, "POST", fmt.Sprintf("%s/api/v1/videos/%d/events", s.URL, v.ID), "secret", workerStep(2), nil)
