@@ -116,9 +116,9 @@ func (b *Broker) missed() {
 
 // Announce publishes one message per notice, in order; the client sends
 // them as they come, several to a write, and buffers them while it
-// reconnects, so Announce never waits on the network and ignores ctx. A message reads "VIDEO SEQ
-// TERMINAL\n" followed by the stored event, or nothing when the event is
-// over the size bound.
+// reconnects, so Announce never waits on the network and ignores ctx. A
+// message reads "VIDEO SEQ TERMINAL\n" followed by the stored event, or
+// nothing when the event is over the size bound.
 func (b *Broker) Announce(_ context.Context, notices []jobs.Notice) error {
 	var msg []byte
 	for _, n := range notices {
