@@ -101,7 +101,7 @@ func (s *Service) expireLeases(ctx context.Context) {
 		expired, err := s.store.ExpireLeases(ctx, s.maxAttempts)
 		for _, e := range expired {
 			s.logger.Warn("lease expired", "video_id", e.VideoID, "status", e.Event.Status)
-			s.publishInOrder(e.VideoID, e.Appended)
+			s.publish(e.VideoID, e.Appended)
 		}
 		if len(expired) > 0 {
 			s.wakeClaimers()
@@ -110,12 +110,4 @@ func (s *Service) expireLeases(ctx context.Context) {
 			s.logger.Error("expiring leases", "err", err)
 		}
 	}
-}
-
-// publishInOrder publishes a stored event under its video's publishing
-// lock, behind any publish of an earlier event.
-func (s *Service) publishInOrder(videoID int64, a storage.Appended) {
-	unlock := s.lockVideo(videoID)
-	defer unlock()
-	s.publish(videoID, a)
 }

@@ -4,20 +4,17 @@ import (
 	"context"
 	"sync"
 	"time"
-
-	"github.com/stephub/stephub/storage"
 )
 
 // hintTimeout bounds sending one batch of hints, and reading the events a
 // hint from another node points at.
 const hintTimeout = 5 * time.Second
 
-// hintQueue holds the hints of the events published here until
-// sendHints passes them on to the other nodes. Hints queue in publishing
-// order, so each video's arrive in order.
+// hintQueue holds the notices of the events published here until
+// sendHints hands them to the broker, in publishing order.
 type hintQueue struct {
 	mu    sync.Mutex
-	hints []storage.Hint
+	hints []Notice
 	ready chan struct{} // holds a token while hints wait
 }
 
@@ -25,7 +22,7 @@ func newHintQueue() *hintQueue {
 	return &hintQueue{ready: make(chan struct{}, 1)}
 }
 
-func (q *hintQueue) add(h storage.Hint) {
+func (q *hintQueue) add(h Notice) {
 	q.mu.Lock()
 	q.hints = append(q.hints, h)
 	q.mu.Unlock()
@@ -36,7 +33,7 @@ func (q *hintQueue) add(h storage.Hint) {
 }
 
 // take empties the queue, handing back spare, emptied, for reuse.
-func (q *hintQueue) take(spare []storage.Hint) []storage.Hint {
+func (q *hintQueue) take(spare []Notice) []Notice {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	hints := q.hints
@@ -50,7 +47,7 @@ func (q *hintQueue) take(spare []storage.Hint) []storage.Hint {
 // several, and no handler waits for one. A batch that fails is logged and
 // dropped: the other nodes catch up with those videos at their next hint.
 func (s *Service) sendHints(ctx context.Context) {
-	var batch []storage.Hint
+	var batch []Notice
 	send := func(ctx context.Context) {
 		batch = s.hints.take(batch)
 		if len(batch) == 0 {
@@ -58,7 +55,7 @@ func (s *Service) sendHints(ctx context.Context) {
 		}
 		ctx, cancel := context.WithTimeout(ctx, hintTimeout)
 		defer cancel()
-		if err := s.store.Notify(ctx, batch); err != nil {
+		if err := s.broker.Announce(ctx, batch); err != nil {
 			s.logger.Warn("other nodes not told of some events; they catch up at the videos' next ones", "events", len(batch), "err", err)
 			return
 		}

@@ -46,13 +46,55 @@ type Observer interface {
 	RetentionDeleted(kind string, n int)
 }
 
+// Store is the database the Service runs jobs on; storage.Store
+// implements it. Its methods are storage.Store's, documented there.
+type Store interface {
+	CreateVideo(ctx context.Context, userID string, v stephub.Video) (stephub.Video, error)
+	Cancel(ctx context.Context, userID string, videoID int64, message string) (stephub.Video, storage.Appended, error)
+	AppendEvent(ctx context.Context, videoID int64, st stephub.Step) (storage.Appended, error)
+	Claim(ctx context.Context, fenced bool) (storage.Lease, error)
+	RenewLease(ctx context.Context, videoID int64, token string) error
+	ReleaseLease(ctx context.Context, videoID int64, token string) error
+	ExpireLeases(ctx context.Context, maxAttempts int) ([]storage.Expired, error)
+	DeleteEventsBefore(ctx context.Context, t time.Time) (storage.Deleted, error)
+	DeleteVideosBefore(ctx context.Context, t time.Time) (storage.Deleted, error)
+	// EventsAfter is read to catch up with the events of other nodes.
+	hub.History
+}
+
+// ClusterObserver is told what the node hears from the other nodes
+// through its Broker; metrics implements it, one per engine.
+type ClusterObserver interface {
+	// NoticeHeard counts a notice of another node.
+	NoticeHeard()
+	// NoticeDropped counts a message of the broker that could not be read.
+	NoticeDropped()
+	// Reconnected counts a reconnect of the broker, after which every
+	// watched video is caught up.
+	Reconnected()
+	// CatchUpRead counts a read of the events table to catch up a video.
+	CatchUpRead()
+	// GapFilled counts n events published from such a read.
+	GapFilled(n int)
+	// PayloadPublished counts an event published from a notice's payload,
+	// without reading the database.
+	PayloadPublished()
+}
+
 // Options configure a Service.
 type Options struct {
-	Store     *storage.Store
+	Store     Store
 	Publisher Publisher
 	// Observer, if set, counts events, finished jobs and step durations.
 	Observer Observer
-	Logger   *slog.Logger
+	// Broker, if set, tells the other nodes sharing the database of the
+	// events stored here, and this node of theirs. Nil for a node alone
+	// on its database, such as SQLite's: a no-op engine would only run
+	// goroutines that do nothing.
+	Broker Broker
+	// ClusterObserver, if set, counts what the Broker delivers.
+	ClusterObserver ClusterObserver
+	Logger          *slog.Logger
 	// Mock makes the service run every job through the built-in 8-step
 	// pipeline; otherwise steps come from workers through Post.
 	Mock bool
@@ -81,9 +123,11 @@ type Options struct {
 // like any worker and runs each on a goroutine of its own. Close stops them
 // all and waits.
 type Service struct {
-	store       *storage.Store
+	store       Store
 	publisher   Publisher
 	observer    Observer
+	broker      Broker
+	follower    *follower // nil without a broker
 	logger      *slog.Logger
 	mock        bool
 	delay       pipeline.Delay
@@ -91,14 +135,7 @@ type Service struct {
 	maxAttempts int
 	retention   retention
 	eta         *eta.Estimator
-	hints       *hintQueue // nil when no other node can share the store
-
-	// publishing serializes storing and publishing per video (striped by
-	// id), so that the hub receives each video's events in order. The
-	// store serializes a video's appends anyway; without this, two posts
-	// could publish out of order, and every subscriber of the video would
-	// then read the gap from the database at once.
-	publishing [64]sync.Mutex
+	hints       *hintQueue // nil without a broker
 
 	mu      sync.Mutex
 	closed  bool
@@ -136,12 +173,14 @@ func New(opts Options) *Service {
 		pending:     make(chan struct{}),
 		stop:        func() {},
 		stopHints:   func() {},
-	}
-	if s.store.Shared() {
-		s.hints = newHintQueue()
+		broker:      opts.Broker,
 	}
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
+	}
+	if s.broker != nil {
+		s.hints = newHintQueue()
+		s.follower = newFollower(s, opts.ClusterObserver)
 	}
 	return s
 }
@@ -160,7 +199,7 @@ func (s *Service) Start(ctx context.Context) error {
 	if s.retention.on() {
 		s.goOwned(func() { s.applyRetention(ctx) })
 	}
-	if s.hints != nil {
+	if s.broker != nil {
 		s.goOwned(func() { s.followOtherNodes(ctx) })
 		var hintsCtx context.Context
 		hintsCtx, s.stopHints = context.WithCancel(context.WithoutCancel(ctx))
@@ -217,8 +256,6 @@ func (s *Service) Generate(ctx context.Context, userID, prompt, model string, re
 // Cancel stops the user's video, ends its stream with a cancelled event and
 // gives the credits back.
 func (s *Service) Cancel(ctx context.Context, userID string, videoID int64) (stephub.Video, error) {
-	unlock := s.lockVideo(videoID)
-	defer unlock()
 	v, a, err := s.store.Cancel(ctx, userID, videoID, "🛑 Cancelled by user")
 	if err != nil {
 		return stephub.Video{}, err
@@ -246,21 +283,12 @@ func (s *Service) Post(ctx context.Context, videoID int64, step stephub.Step) (P
 	if !step.Status.Terminal() {
 		step.ETASeconds = new(s.eta.Remaining(step.Step).Round(time.Millisecond).Seconds())
 	}
-	unlock := s.lockVideo(videoID)
-	defer unlock()
 	a, err := s.store.AppendEvent(ctx, videoID, step)
 	if err != nil {
 		return Posted{}, err
 	}
 	s.publish(videoID, a)
 	return Posted{Event: a.Event, LeaseToken: a.LeaseToken}, nil
-}
-
-// lockVideo takes the video's publishing lock and returns its release.
-func (s *Service) lockVideo(videoID int64) (unlock func()) {
-	mu := &s.publishing[uint64(videoID)%uint64(len(s.publishing))]
-	mu.Lock()
-	return mu.Unlock
 }
 
 // publish records a stored event, then hands it to the hub. A repeated
@@ -270,6 +298,12 @@ func (s *Service) lockVideo(videoID int64) (unlock func()) {
 //
 // Recording comes first so that whoever has seen an event, a client or a
 // test, also sees it counted in the metrics.
+//
+// No lock is held from storing to publishing: two events of one video
+// stored at once (a cancel as a step lands) may reach the hub, and the
+// other nodes, out of order. The hub's subscriptions put them right (they
+// skip what they have and read a gap from storage), and followers keep
+// only the highest seq they heard.
 func (s *Service) publish(videoID int64, a storage.Appended) {
 	ev := a.Event
 	if !a.Repeat {
@@ -277,9 +311,7 @@ func (s *Service) publish(videoID int64, a storage.Appended) {
 	}
 	s.publisher.Publish(&hub.Event{VideoID: videoID, Seq: ev.ID, Data: a.Payload, Terminal: ev.Status.Terminal()})
 	if s.hints != nil {
-		// Under the video's publishing lock, so the other nodes get the
-		// hints of one video in order.
-		s.hints.add(storage.Hint{VideoID: videoID, Seq: ev.ID, Terminal: ev.Status.Terminal()})
+		s.hints.add(Notice{VideoID: videoID, Seq: ev.ID, Terminal: ev.Status.Terminal(), Payload: a.Payload})
 	}
 }
 

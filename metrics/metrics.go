@@ -40,6 +40,9 @@ const (
 
 	RetainedEvents = "events" // events deleted by retention, with their video or alone
 	RetainedVideos = "videos" // finished videos deleted by retention
+
+	EnginePostgres = "postgres" // the broker between nodes is PostgreSQL's NOTIFY
+	EngineNATS     = "nats"     // the broker between nodes is NATS
 )
 
 // maxStep is the last working step of a job; the terminal event's step
@@ -77,6 +80,12 @@ type Metrics struct {
 	httpRequests       *prometheus.CounterVec
 	httpDuration       *prometheus.HistogramVec
 	retentionDeleted   *prometheus.CounterVec
+	brokerNotices      *prometheus.CounterVec
+	brokerDropped      *prometheus.CounterVec
+	brokerReconnects   *prometheus.CounterVec
+	catchUpReads       *prometheus.CounterVec
+	gapEvents          *prometheus.CounterVec
+	payloadEvents      *prometheus.CounterVec
 
 	// The maps and the array are written only in New and read afterwards,
 	// so concurrent reads need no lock.
@@ -160,6 +169,30 @@ func New(reg *prometheus.Registry) *Metrics {
 			Name: "stephub_retention_deleted_total",
 			Help: "Rows deleted by EVENT_RETENTION and VIDEO_RETENTION, by kind: events (alone or with their video) and videos.",
 		}, []string{"kind"}),
+		brokerNotices: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "stephub_broker_notices_total",
+			Help: "Notices of events stored by other nodes that this node heard through its broker, by engine.",
+		}, []string{"engine"}),
+		brokerDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "stephub_broker_dropped_total",
+			Help: "Messages of the broker that could not be read and were skipped, by engine.",
+		}, []string{"engine"}),
+		brokerReconnects: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "stephub_broker_reconnects_total",
+			Help: "Reconnects of the broker, after each of which every watched video is caught up, by engine.",
+		}, []string{"engine"}),
+		catchUpReads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "stephub_broker_catchup_reads_total",
+			Help: "Reads of the events table to catch a video up with other nodes' events, by engine.",
+		}, []string{"engine"}),
+		gapEvents: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "stephub_broker_gap_events_total",
+			Help: "Events of other nodes published from catch-up reads, by engine.",
+		}, []string{"engine"}),
+		payloadEvents: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "stephub_broker_payload_events_total",
+			Help: "Events of other nodes published from the broker's notice itself, without reading the database, by engine.",
+		}, []string{"engine"}),
 	}
 	reg.MustRegister(
 		collectors.NewGoCollector(),
@@ -167,7 +200,12 @@ func New(reg *prometheus.Registry) *Metrics {
 		m.connectionsActive, m.connectionDuration, m.reconnects,
 		m.stepDuration, m.eventsPublished, m.eventsDelivered,
 		m.drops, m.jobs, m.httpRequests, m.httpDuration, m.retentionDeleted,
+		m.brokerNotices, m.brokerDropped, m.brokerReconnects,
+		m.catchUpReads, m.gapEvents, m.payloadEvents,
 	)
+	for _, e := range []string{EnginePostgres, EngineNATS} {
+		m.Broker(e)
+	}
 
 	// Touching a child creates its series at zero; keeping it saves the
 	// label lookup on every later call.
@@ -321,4 +359,68 @@ func (m *Metrics) RetentionDeleted(kind string, n int) {
 		return
 	}
 	m.retentionDeleted.WithLabelValues(kind).Add(float64(n))
+}
+
+// BrokerSeries counts what one node hears from the others through one
+// broker engine; jobs reports to it. A nil *BrokerSeries records nothing.
+type BrokerSeries struct {
+	notices, dropped, reconnects, catchUpReads, gapEvents, payloadEvents prometheus.Counter
+}
+
+// Broker returns the series of an engine (one of the Engine constants),
+// creating them at zero.
+func (m *Metrics) Broker(engine string) *BrokerSeries {
+	if m == nil {
+		return nil
+	}
+	return &BrokerSeries{
+		notices:       m.brokerNotices.WithLabelValues(engine),
+		dropped:       m.brokerDropped.WithLabelValues(engine),
+		reconnects:    m.brokerReconnects.WithLabelValues(engine),
+		catchUpReads:  m.catchUpReads.WithLabelValues(engine),
+		gapEvents:     m.gapEvents.WithLabelValues(engine),
+		payloadEvents: m.payloadEvents.WithLabelValues(engine),
+	}
+}
+
+// NoticeHeard counts a notice of another node.
+func (b *BrokerSeries) NoticeHeard() {
+	if b != nil {
+		b.notices.Inc()
+	}
+}
+
+// NoticeDropped counts a message that could not be read.
+func (b *BrokerSeries) NoticeDropped() {
+	if b != nil {
+		b.dropped.Inc()
+	}
+}
+
+// Reconnected counts a reconnect of the broker.
+func (b *BrokerSeries) Reconnected() {
+	if b != nil {
+		b.reconnects.Inc()
+	}
+}
+
+// CatchUpRead counts a read of the events table by the follower.
+func (b *BrokerSeries) CatchUpRead() {
+	if b != nil {
+		b.catchUpReads.Inc()
+	}
+}
+
+// GapFilled counts n events published from a catch-up read.
+func (b *BrokerSeries) GapFilled(n int) {
+	if b != nil && n > 0 {
+		b.gapEvents.Add(float64(n))
+	}
+}
+
+// PayloadPublished counts an event published from a notice's payload.
+func (b *BrokerSeries) PayloadPublished() {
+	if b != nil {
+		b.payloadEvents.Inc()
+	}
 }

@@ -134,7 +134,51 @@ func knownSeries() []series {
 	for _, k := range []string{"events", "videos"} {
 		s = append(s, series{"stephub_retention_deleted_total", []string{"kind=" + k}})
 	}
+	for _, e := range []string{"postgres", "nats"} {
+		for _, name := range brokerMetrics {
+			s = append(s, series{name, []string{"engine=" + e}})
+		}
+	}
 	return s
+}
+
+// brokerMetrics are the counters of a BrokerSeries, by engine.
+var brokerMetrics = []string{
+	"stephub_broker_notices_total", "stephub_broker_dropped_total", "stephub_broker_reconnects_total",
+	"stephub_broker_catchup_reads_total", "stephub_broker_gap_events_total", "stephub_broker_payload_events_total",
+}
+
+// TestBrokerSeries: each method moves its own engine's counter, and only
+// it.
+func TestBrokerSeries(t *testing.T) {
+	m, srv := newServer(t)
+	b := m.Broker(metrics.EngineNATS)
+	b.NoticeHeard()
+	b.NoticeHeard()
+	b.NoticeDropped()
+	b.Reconnected()
+	b.CatchUpRead()
+	b.GapFilled(5)
+	b.GapFilled(0)
+	b.PayloadPublished()
+	_, fams := scrape(t, srv)
+	want := map[string]float64{
+		"stephub_broker_notices_total": 2, "stephub_broker_dropped_total": 1, "stephub_broker_reconnects_total": 1,
+		"stephub_broker_catchup_reads_total": 1, "stephub_broker_gap_events_total": 5, "stephub_broker_payload_events_total": 1,
+	}
+	for name, w := range want {
+		if got := value(t, fams, name, "engine=nats"); got != w {
+			t.Errorf("%s{engine=nats} = %v; want %v", name, got, w)
+		}
+		if got := value(t, fams, name, "engine=postgres"); got != 0 {
+			t.Errorf("%s{engine=postgres} = %v; want 0", name, got)
+		}
+	}
+	var none *metrics.BrokerSeries
+	none.NoticeHeard() // must not panic
+	if (*metrics.Metrics)(nil).Broker("nats") != nil {
+		t.Error("a nil Metrics gave a BrokerSeries")
+	}
 }
 
 func TestStartupExposesEveryMetric(t *testing.T) {
@@ -156,6 +200,9 @@ func TestStartupExposesEveryMetric(t *testing.T) {
 		"stephub_http_requests_total":           "counter",
 		"stephub_http_request_duration_seconds": "histogram",
 		"stephub_retention_deleted_total":       "counter",
+	}
+	for _, name := range brokerMetrics {
+		types[name] = "counter"
 	}
 	for name, typ := range types {
 		if want := "# TYPE " + name + " " + typ + "\n"; !strings.Contains(raw, want) {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -303,28 +302,6 @@ func TestSQLiteWriteQueueDrains(t *testing.T) {
 	defer s.group.turns.mu.Unlock()
 	if s.group.turns.running || len(s.group.turns.queue) > 0 {
 		t.Errorf("after the last write: running %t, %d queued; want idle", s.group.turns.running, len(s.group.turns.queue))
-	}
-}
-
-func TestParseHints(t *testing.T) {
-	for _, tc := range []struct {
-		payload string
-		node    string
-		hints   []Hint
-	}{
-		// What nodes sent before hints were batched: one hint.
-		{"ab12 5 7 true", "ab12", []Hint{{VideoID: 5, Seq: 7, Terminal: true}}},
-		{"ab12 1 2 false 3 4 true", "ab12", []Hint{{VideoID: 1, Seq: 2}, {VideoID: 3, Seq: 4, Terminal: true}}},
-	} {
-		node, hints, err := parseHints(tc.payload)
-		if err != nil || node != tc.node || !slices.Equal(hints, tc.hints) {
-			t.Errorf("parseHints(%q) = %q, %+v, %v; want %q, %+v", tc.payload, node, hints, err, tc.node, tc.hints)
-		}
-	}
-	for _, bad := range []string{"", "ab12", "ab12 1 2", "ab12 1 2 true 3", "ab12 x 2 true", "ab12 1 y true", "ab12 1 2 maybe"} {
-		if _, _, err := parseHints(bad); err == nil {
-			t.Errorf("parseHints(%q) took it", bad)
-		}
 	}
 }
 

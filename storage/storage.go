@@ -44,8 +44,6 @@ type Store struct {
 	db      *sqlx.DB
 	dialect string
 	lease   time.Duration
-	url     string // PostgreSQL's, for the LISTEN connection
-	node    string // this process, in the hints it sends
 	// group, on SQLite, runs the write transactions: writes that arrive
 	// together share one commit, and wait for it here rather than in
 	// SQLite's busy handler, which sleeps up to 100 ms between tries.
@@ -246,7 +244,7 @@ func openPostgres(rawURL string) (*Store, error) {
 	db.SetMaxIdleConns(postgresConns)
 	db.SetConnMaxIdleTime(5 * time.Minute)
 	sdb := sqlx.NewDb(db, "postgres")
-	return &Store{db: sdb, dialect: DialectPostgres, url: rawURL, node: newNodeID(),
+	return &Store{db: sdb, dialect: DialectPostgres,
 		recent: &recentVideos{}, batch: newEventBatch(sdb)}, nil
 }
 

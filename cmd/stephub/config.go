@@ -38,6 +38,9 @@ type config struct {
 	TicketTTL         time.Duration
 	LogLevel          string
 	DebugAddr         string
+	// Broker is how the node hears of the other nodes' events: empty for
+	// PostgreSQL's NOTIFY (nothing on SQLite), or nats://HOST:PORT.
+	Broker string
 	// EventRetention and VideoRetention keep finished videos' events, and
 	// the videos themselves, this long; 0 keeps them forever.
 	EventRetention, VideoRetention time.Duration
@@ -95,6 +98,7 @@ func parseServeFlags(args []string, getenv func(string) string, stderr io.Writer
 	fs.StringVar(&c.LogLevel, "log-level", envOr(getenv, "LOG_LEVEL", "info"), "debug, info, warn or error (env LOG_LEVEL)")
 	fs.StringVar(&c.TLSCert, "tls-cert", getenv("TLS_CERT"), "PEM certificate (chain) file: serve HTTPS and HTTP/2; needs -tls-key (env TLS_CERT)")
 	fs.StringVar(&c.TLSKey, "tls-key", getenv("TLS_KEY"), "PEM private key file of -tls-cert (env TLS_KEY)")
+	fs.StringVar(&c.Broker, "broker", getenv("BROKER"), "how nodes on one PostgreSQL hear of each other's events: empty for PostgreSQL's NOTIFY, or nats://HOST:PORT[?subject=S] (env BROKER)")
 	fs.StringVar(&c.DebugAddr, "debug-addr", getenv("DEBUG_ADDR"), "if set, serve Go's /debug/pprof on this address, e.g. 127.0.0.1:6060; keep it private (env DEBUG_ADDR)")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
@@ -139,6 +143,9 @@ func parseServeFlags(args []string, getenv func(string) string, stderr io.Writer
 	}
 	if c.VideoRetention, err = parseRetention(*videoRetention); err != nil {
 		return config{}, fmt.Errorf("-video-retention: %w", err)
+	}
+	if c.Broker != "" && !strings.HasPrefix(c.Broker, "nats://") {
+		return config{}, fmt.Errorf("-broker: %q is neither empty (PostgreSQL's NOTIFY) nor nats://HOST:PORT", c.Broker)
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return config{}, fmt.Errorf("-tls-cert and -tls-key go together: give both or neither")

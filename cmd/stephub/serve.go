@@ -79,20 +79,32 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 
+	broker, engine, closeBroker, err := openBroker(cfg.Broker, cfg.DatabaseURL, logger)
+	if err != nil {
+		return err
+	}
+	defer closeBroker()
+
 	reg := prometheus.NewRegistry()
 	m := metrics.New(reg)
 	h := hub.New(hub.Options{History: store, Observer: m})
+	var clusterObserver jobs.ClusterObserver
+	if broker != nil {
+		clusterObserver = m.Broker(engine)
+	}
 	svc := jobs.New(jobs.Options{
-		Store:          store,
-		Publisher:      h,
-		Observer:       m,
-		Logger:         logger,
-		Mock:           cfg.Pipeline == "mock",
-		StepDelay:      cfg.StepDelay,
-		Lease:          cfg.Lease,
-		MaxAttempts:    cfg.MaxAttempts,
-		EventRetention: cfg.EventRetention,
-		VideoRetention: cfg.VideoRetention,
+		Store:           store,
+		Publisher:       h,
+		Observer:        m,
+		Broker:          broker,
+		ClusterObserver: clusterObserver,
+		Logger:          logger,
+		Mock:            cfg.Pipeline == "mock",
+		StepDelay:       cfg.StepDelay,
+		Lease:           cfg.Lease,
+		MaxAttempts:     cfg.MaxAttempts,
+		EventRetention:  cfg.EventRetention,
+		VideoRetention:  cfg.VideoRetention,
 	})
 	if err := svc.Start(ctx); err != nil {
 		return err
@@ -141,7 +153,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			return err
 		}
 	}
-	logger.Info("listening", "addr", ln.Addr().String(), "database", store.Dialect(), "pipeline", cfg.Pipeline, "version", version)
+	logger.Info("listening", "addr", ln.Addr().String(), "database", store.Dialect(), "broker", engine, "pipeline", cfg.Pipeline, "version", version)
 
 	// SSE connections that end cleanly come back through the listener,
 	// to serve their client's next request.
