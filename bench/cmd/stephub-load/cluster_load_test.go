@@ -21,9 +21,6 @@ func TestClusterLoadScript(t *testing.T) {
 	}
 	for _, engine := range []string{"notify", "nats"} {
 		t.Run(engine, func(t *testing.T) {
-			if engine == "nats" {
-				t.Skip("the NATS engine is not in this build yet: it comes with the merge of h18-broker")
-			}
 			out, err := exec.Command("../../../scripts/cluster-load", stephub, load, engine, "2",
 				"-videos", "2", "-subscribers", "8", "-rate", "20", "-duration", "1s", "-posters", "2", "-source-ips", "2").CombinedOutput()
 			if err != nil {
