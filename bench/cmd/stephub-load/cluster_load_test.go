@@ -41,7 +41,7 @@ func TestClusterLoadScript(t *testing.T) {
 			if d, err := time.ParseDuration(field("p99")); err != nil || d <= 0 {
 				t.Errorf("p99=%s; want a positive duration", field("p99"))
 			}
-			for _, name := range []string{"pg_cpu", "rows_read/event", "nodes_cpu"} {
+			for _, name := range []string{"pg_cpu", "rows_fetched/event", "nodes_cpu"} {
 				if v, err := strconv.ParseFloat(strings.TrimRight(field(name), "sµ"), 64); err != nil || v <= 0 {
 					t.Errorf("%s=%s; want a positive number", name, field(name))
 				}
