@@ -115,10 +115,11 @@ func (b *Broker) missed() {
 }
 
 // Announce publishes one message per notice, in order; the client sends
-// them as they come, several to a write. A message reads "VIDEO SEQ
+// them as they come, several to a write, and buffers them while it
+// reconnects, so Announce never waits on the network and ignores ctx. A message reads "VIDEO SEQ
 // TERMINAL\n" followed by the stored event, or nothing when the event is
 // over the size bound.
-func (b *Broker) Announce(ctx context.Context, notices []jobs.Notice) error {
+func (b *Broker) Announce(_ context.Context, notices []jobs.Notice) error {
 	var msg []byte
 	for _, n := range notices {
 		msg = encode(msg[:0], n, b.maxPayload)
@@ -126,7 +127,7 @@ func (b *Broker) Announce(ctx context.Context, notices []jobs.Notice) error {
 			return fmt.Errorf("nats: publish %d events: %w", len(notices), err)
 		}
 	}
-	return ctx.Err()
+	return nil
 }
 
 func encode(dst []byte, n jobs.Notice, maxPayload int) []byte {

@@ -302,4 +302,17 @@ func TestMonitoringFilesUseExportedMetrics(t *testing.T) {
 			t.Errorf("the dashboard shows no %s", name)
 		}
 	}
+	// The row between nodes shows every counter of the brokers.
+	brokers := 0
+	for name := range fams {
+		if strings.HasPrefix(name, "stephub_broker_") {
+			brokers++
+			if !shown[name] {
+				t.Errorf("the dashboard shows no %s", name)
+			}
+		}
+	}
+	if brokers == 0 {
+		t.Error("the server exports no stephub_broker_ metric")
+	}
 }
