@@ -89,7 +89,7 @@ func (r *sseReaders) run(ctx context.Context) {
 // open connects subscriber n to a video's stream, resuming after the last
 // id it saw, and hands the connection to a loop.
 func (r *sseReaders) open(ctx context.Context, c *sseConn) error {
-	host := strings.TrimPrefix(r.l.cfg.Watch, "http://")
+	host := strings.TrimPrefix(r.l.watchURL(c.n), "http://")
 	conn, err := r.l.netDialers[c.n%len(r.l.netDialers)].DialContext(ctx, "tcp", host)
 	if err != nil {
 		return err

@@ -105,6 +105,12 @@ func (r result) String() string {
 	return b.String()
 }
 
+// watchURL is where subscriber n connects: the subscribers of a video,
+// every Videos-th one, take the -watch URLs in turn.
+func (l *load) watchURL(n int) string {
+	return l.cfg.Watch[n/l.cfg.Videos%len(l.cfg.Watch)]
+}
+
 func (l *load) logf(format string, args ...any) { fmt.Fprintf(l.log, format+"\n", args...) }
 
 func (l *load) run(ctx context.Context) (result, error) {
@@ -406,7 +412,7 @@ func opened(first *bool, connected chan<- error) {
 }
 
 func (l *load) watchWS(ctx context.Context, n int, videoID int64, sub *subscriber, first *bool, connected chan<- error) (done bool, err error) {
-	url := fmt.Sprintf("ws%s/api/v1/videos/%d/ws?token=%s&last_event_id=%d", strings.TrimPrefix(l.cfg.Watch, "http"), videoID, l.token, sub.last)
+	url := fmt.Sprintf("ws%s/api/v1/videos/%d/ws?token=%s&last_event_id=%d", strings.TrimPrefix(l.watchURL(n), "http"), videoID, l.token, sub.last)
 	conn, _, err := l.dialers[n%len(l.dialers)].DialContext(ctx, url, nil)
 	if err != nil {
 		return false, err

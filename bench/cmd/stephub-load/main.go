@@ -16,6 +16,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -33,7 +34,7 @@ func main() {
 // config is one load run.
 type config struct {
 	Server      string
-	Watch       string // where subscribers connect; Server when empty
+	Watch       []string // base URLs subscribers connect to, each video's spread over them
 	JWTSecret   string
 	WorkerToken string
 	AdminToken  string
@@ -61,7 +62,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 	fs.SetOutput(stderr)
 	var c config
 	fs.StringVar(&c.Server, "server", "http://127.0.0.1:8000", "the server's base URL, where events are posted")
-	fs.StringVar(&c.Watch, "watch", "", "the base URL subscribers connect to, e.g. another node of a cluster (default: -server)")
+	watch := fs.String("watch", "", "the base URLs subscribers connect to, comma-separated, e.g. other nodes of a cluster; each video's subscribers are spread over them (default: -server)")
 	fs.StringVar(&c.JWTSecret, "jwt-secret", envOr(getenv, "JWT_SECRET", "stephub-dev-secret-do-not-use-in-production"), "the server's JWT secret (env JWT_SECRET)")
 	fs.StringVar(&c.WorkerToken, "worker-token", getenv("WORKER_TOKEN"), "the server's worker token (env WORKER_TOKEN)")
 	fs.StringVar(&c.AdminToken, "admin-token", getenv("ADMIN_TOKEN"), "the server's admin token, to give the load user credits (env ADMIN_TOKEN)")
@@ -78,8 +79,18 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
 	}
-	if c.Watch == "" {
-		c.Watch = c.Server
+	for _, u := range strings.Split(*watch, ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			c.Watch = append(c.Watch, u)
+		}
+	}
+	if len(c.Watch) == 0 {
+		c.Watch = []string{c.Server}
+	}
+	for _, u := range c.Watch {
+		if !strings.HasPrefix(u, "http://") {
+			return config{}, fmt.Errorf("-watch %q: want an http:// base URL", u)
+		}
 	}
 	switch {
 	case c.WorkerToken == "":
