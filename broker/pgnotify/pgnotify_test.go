@@ -41,21 +41,39 @@ func TestUnreadableNotification(t *testing.T) {
 	r := brokertest.NewRecorder()
 	brokertest.Follow(t, b, r)
 	other := newBroker(t, url)
+	// Once a notice is heard, b listens, and hears what is sent after it
+	// in commit order: the garbage, then the next notice.
+	announce := func(seq int64) {
+		t.Helper()
+		if err := other.Announce(t.Context(), []jobs.Notice{{VideoID: 5, Seq: seq}}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	deadline := time.Now().Add(10 * time.Second)
 	for len(r.Notices) == 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("no notice heard in 10s")
 		}
-		if _, err := db.ExecContext(t.Context(), "SELECT pg_notify('stephub_events', 'garbage')"); err != nil {
-			t.Fatal(err)
-		}
-		if err := other.Announce(t.Context(), []jobs.Notice{{VideoID: 5, Seq: 1}}); err != nil {
-			t.Fatal(err)
-		}
+		announce(1)
 		time.Sleep(20 * time.Millisecond)
 	}
-	if r.DroppedCount() == 0 {
-		t.Error("an unreadable notification was not reported as dropped")
+	if _, err := db.ExecContext(t.Context(), "SELECT pg_notify('stephub_events', 'garbage')"); err != nil {
+		t.Fatal(err)
+	}
+	announce(2)
+	for {
+		select {
+		case n := <-r.Notices:
+			if n.Seq != 2 {
+				continue
+			}
+			if r.DroppedCount() == 0 {
+				t.Error("an unreadable notification was not reported as dropped")
+			}
+			return
+		case <-time.After(10 * time.Second):
+			t.Fatal("the notice after the garbage was not heard in 10s")
+		}
 	}
 }
 
