@@ -175,7 +175,14 @@ func (h *Hub) Subscribe(ctx context.Context, videoID, afterSeq int64) (*Subscrip
 	}
 	s.backlog = backlog
 	if n := len(backlog); n > 0 {
-		w.raise(backlog[n-1].Seq)
+		// Only a video's one subscription may raise what was published
+		// from its own history: another would lack those events, and a
+		// node catching up from LastPublished would skip them.
+		sh.mu.Lock()
+		if len(w.subs) == 1 && w.subs[0] == s {
+			w.raise(backlog[n-1].Seq)
+		}
+		sh.mu.Unlock()
 	}
 	return s, nil
 }
@@ -192,9 +199,9 @@ func (h *Hub) Subscribers(videoID int64) int {
 }
 
 // LastPublished returns the highest sequence number published for a video
-// since it last had no subscriber, and whether it has subscribers now: what
-// a node that learns of newer events elsewhere must catch its watchers up
-// from.
+// since it last had no subscriber (or loaded from history by a subscription
+// that was its only one), and whether it has subscribers now: what a node
+// that learns of newer events elsewhere must catch its watchers up from.
 func (h *Hub) LastPublished(videoID int64) (seq int64, watched bool) {
 	sh := h.shard(videoID)
 	sh.mu.RLock()
