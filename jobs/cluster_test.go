@@ -2,6 +2,7 @@ package jobs_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -25,9 +26,21 @@ type memCluster struct {
 	payloads bool // carry the stored events, as NATS does; else hints only, as PostgreSQL
 	mu       sync.Mutex
 	down     bool // notices are lost, as while a connection is down
-	sent     int  // notices announced, lost or not
+	refusing bool // Announce fails, as when the broker cannot take them
+	holding  bool // notices wait in held until release, as in flight
+	held     []heldNotice
+	sent     int // notices announced, lost or not
+	refused  int // Announce calls refused
 	follow   map[*memBroker]jobs.Follower
 }
+
+// heldNotice is a notice in flight, and the node that sent it.
+type heldNotice struct {
+	from *memBroker
+	n    jobs.Notice
+}
+
+var errRefused = errors.New("the broker refuses notices")
 
 type memBroker struct{ c *memCluster }
 
@@ -52,24 +65,55 @@ func (c *memCluster) reconnect() {
 	}
 }
 
+// set changes the cluster's state under its lock.
+func (c *memCluster) set(f func(c *memCluster)) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	f(c)
+}
+
+// release delivers the held notices and stops holding.
+func (c *memCluster) release() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.holding = false
+	for _, h := range c.held {
+		c.deliver(h.from, h.n)
+	}
+	c.held = nil
+}
+
 func (b *memBroker) Announce(ctx context.Context, notices []jobs.Notice) error {
 	b.c.mu.Lock()
 	defer b.c.mu.Unlock()
-	b.c.sent += len(notices)
-	if b.c.down {
-		return nil
+	if b.c.refusing {
+		b.c.refused++
+		return errRefused
 	}
+	b.c.sent += len(notices)
 	for _, n := range notices {
-		if !b.c.payloads {
-			n.Payload = nil
-		}
-		for other, f := range b.c.follow {
-			if other != b {
-				f.Heard(n)
-			}
+		switch {
+		case b.c.down:
+		case b.c.holding:
+			b.c.held = append(b.c.held, heldNotice{from: b, n: n})
+		default:
+			b.c.deliver(b, n)
 		}
 	}
 	return nil
+}
+
+// deliver hands n to every node's follower but the sender's. The caller
+// holds c.mu.
+func (c *memCluster) deliver(from *memBroker, n jobs.Notice) {
+	if !c.payloads {
+		n.Payload = nil
+	}
+	for other, f := range c.follow {
+		if other != from {
+			f.Heard(n)
+		}
+	}
 }
 
 func (b *memBroker) Follow(ctx context.Context, f jobs.Follower) error {
@@ -304,4 +348,54 @@ func TestSlowReadStallsNoOtherVideo(t *testing.T) {
 	if slowTook < slowRead {
 		t.Errorf("the slow video's event came in %v, before its read of %v could end", slowTook, slowRead)
 	}
+}
+
+// TestLateNoticeReachesEveryWatcher: a watcher that joins while a notice is
+// in flight reads the event from history, and the notice, arriving after,
+// still reaches the watcher that was there before.
+func TestLateNoticeReachesEveryWatcher(t *testing.T) {
+	for _, payloads := range []bool{true, false} {
+		t.Run(fmt.Sprintf("payloads=%t", payloads), func(t *testing.T) {
+			c, store := newMemCluster(payloads), sharedStore(t)
+			a := startNode(t, c, store, store, jobs.Options{})
+			b := startNode(t, c, store, store, jobs.Options{})
+			v := newVideo(t, a.svc)
+			first := watch(t, b, v.ID)
+			c.set(func(c *memCluster) { c.holding = true })
+			post(t, a.svc, v.ID, 1)
+			eventually(t, "the notice to be in flight", func() bool { c.mu.Lock(); defer c.mu.Unlock(); return len(c.held) == 1 })
+			late, err := b.hub.Subscribe(t.Context(), v.ID, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer late.Close()
+			if n := len(late.Backlog()); n != 1 {
+				t.Fatalf("the late watcher's history has %d events; want 1", n)
+			}
+			c.release()
+			waitFor(t, first, 1, 10*time.Second)
+		})
+	}
+}
+
+// TestRefusedNoticesSentAgain: notices the broker refused, a terminal one
+// among them, reach the other node once it takes them again.
+func TestRefusedNoticesSentAgain(t *testing.T) {
+	c, store := newMemCluster(true), sharedStore(t)
+	a := startNode(t, c, store, store, jobs.Options{})
+	b := startNode(t, c, store, store, jobs.Options{})
+	v := newVideo(t, a.svc)
+	sub := watch(t, b, v.ID)
+	c.set(func(c *memCluster) { c.refusing = true })
+	post(t, a.svc, v.ID, 1)
+	cancelled, err := a.svc.Cancel(t.Context(), "u1", v.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the broker to refuse twice", func() bool { c.mu.Lock(); defer c.mu.Unlock(); return c.refused >= 2 })
+	if len(sub.C()) > 0 {
+		t.Fatal("a refused notice reached the other node")
+	}
+	c.set(func(c *memCluster) { c.refusing = false })
+	waitFor(t, sub, cancelled.LastSeq, 10*time.Second)
 }
