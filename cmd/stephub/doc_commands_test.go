@@ -42,8 +42,9 @@ var docCommands = map[string]docCommand{
 	"docs/deploying.md: TOKEN=$(python3 -c '": {run: "jwt"},
 	"docs/monitoring.md: prometheus --config.file=deploy/prometheus/prometheus.yml": {
 		notRun: "the test machines have no Prometheus; TestMonitoringFilesUseExportedMetrics checks the files it loads"},
-	"docs/operating.md: bin/stephub backup -o /var/backups/stephub-$(date +%F).db   # DATABASE_URL as for serve":                                 {run: "backup"},
-	`docs/operating.md: pg_dump --format=custom --file=stephub.dump "$DATABASE_URL"      # while the nodes run`:                                  {test: "TestBackupPostgresWithPgDump"},
+	"docs/operating.md: bin/stephub backup -o /var/backups/stephub-$(date +%F).db   # DATABASE_URL as for serve": {run: "backup"},
+	`docs/operating.md: pg_dump --format=custom --file=stephub.dump "$DATABASE_URL"      # while the nodes run`:  {test: "TestBackupPostgresWithPgDump"},
+	"docs/performance.md: make build load": {test: "TestClusterLoadScript"},
 	"docs/performance.md: PIPELINE=external MAX_STREAMS_PER_USER=0 WORKER_TOKEN=w ADMIN_TOKEN=a LOG_LEVEL=warn bin/stephub serve &":              {test: "TestLoadRun"},
 	"docs/workers.md: PIPELINE=external WORKER_TOKEN=secret make run     # the server":                                                           {test: "TestWorkersRunEveryVideo"},
 	`docs/workers.md: CLAIM=$(curl -s -X POST -H "Authorization: Bearer secret" "http://localhost:8000/api/v1/worker/claim?wait=30s")`:           {test: "TestDocCurlWorker"},
