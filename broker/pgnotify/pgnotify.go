@@ -144,8 +144,18 @@ func (b *Broker) Follow(ctx context.Context, f jobs.Follower) error {
 		}
 	})
 	defer l.Close()
-	if err := l.Listen(channel); err != nil {
-		return fmt.Errorf("listen for event hints: %w", err)
+	// Listen waits while PostgreSQL cannot be reached, until Close.
+	listened := make(chan error, 1)
+	go func() { listened <- l.Listen(channel) }()
+	select {
+	case err := <-listened:
+		if err != nil {
+			return fmt.Errorf("listen for event hints: %w", err)
+		}
+	case <-ctx.Done():
+		l.Close()
+		<-listened
+		return nil
 	}
 	ping := time.NewTicker(listenPing)
 	defer ping.Stop()

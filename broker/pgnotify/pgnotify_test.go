@@ -1,7 +1,9 @@
 package pgnotify_test
 
 import (
+	"context"
 	"database/sql"
+	"net"
 	"testing"
 	"time"
 
@@ -128,4 +130,28 @@ func open(t *testing.T, url string) *sql.DB {
 	}
 	t.Cleanup(func() { db.Close() })
 	return db
+}
+
+// TestFollowEndsWhileUnreachable: Follow returns when its context ends,
+// though PostgreSQL has never answered (pq's Listen waits for it).
+func TestFollowEndsWhileUnreachable(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	b := newBroker(t, "postgres://postgres@"+addr+"/nowhere?sslmode=disable&connect_timeout=1")
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- b.Follow(ctx, brokertest.NewRecorder()) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Follow = %v; want nil once its context ended", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Follow still waits for PostgreSQL 10 s after its context ended")
+	}
 }
