@@ -47,13 +47,13 @@ func (r *Recorder) MissedCount() int64 { return r.missed.Load() }
 // DroppedCount returns how many times Dropped was called.
 func (r *Recorder) DroppedCount() int64 { return r.dropped.Load() }
 
-// Follow runs b.Follow(r) until the test ends, and fails the test if it
+// Follow runs b.Follow(f) until the test ends, and fails the test if it
 // returns an error.
-func Follow(t *testing.T, b jobs.Broker, r *Recorder) {
+func Follow(t *testing.T, b jobs.Broker, f jobs.Follower) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- b.Follow(ctx, r) }()
+	go func() { done <- b.Follow(ctx, f) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -114,6 +114,13 @@ func Run(t *testing.T, a, b jobs.Broker, carriesPayload bool) {
 			i++
 		case <-timeout:
 			t.Fatalf("received %d of %d notices", i, len(sent))
+		}
+	}
+	// Nothing more comes: no notice twice, at the end either.
+	time.Sleep(200 * time.Millisecond)
+	for len(atB.Notices) > 0 {
+		if n := <-atB.Notices; n.VideoID != probeVideo {
+			t.Errorf("after the last notice, %+v came again", n)
 		}
 	}
 	if n := len(atA.Notices); n > 0 {

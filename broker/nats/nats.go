@@ -35,6 +35,17 @@ const DefaultMaxPayload = 16 << 10
 // again; the client tries forever.
 const reconnectWait = 500 * time.Millisecond
 
+// pingInterval and maxPingsOut bound how long a dead connection goes
+// unnoticed: about 20-30 s, as PostgreSQL's LISTEN, not nats.go's minutes.
+const (
+	pingInterval = 10 * time.Second
+	maxPingsOut  = 2
+)
+
+// dropCheck is how often Follow asks the client whether it dropped
+// messages that the follower could not take in time.
+const dropCheck = time.Second
+
 // Options configure a Broker.
 type Options struct {
 	// URL is the NATS server's, nats://host:port.
@@ -46,6 +57,10 @@ type Options struct {
 	// MaxPayload bounds the event a notice carries; 0 means
 	// DefaultMaxPayload.
 	MaxPayload int
+	// MaxPending is how many of the other nodes' messages the client holds
+	// for the follower before it drops them (and the follower catches up);
+	// 0 means nats.go's default.
+	MaxPending int
 	Logger     *slog.Logger
 }
 
@@ -55,6 +70,7 @@ type Broker struct {
 	conn       *natsio.Conn
 	subject    string
 	maxPayload int
+	maxPending int
 	logger     *slog.Logger
 	// follower is the one Follow passes notices to, told of reconnects
 	// by the connection's handlers; nil when nobody follows.
@@ -66,7 +82,7 @@ var _ jobs.Broker = (*Broker)(nil)
 // New connects to the NATS server. Once connected, the connection
 // reconnects by itself for as long as the Broker lives; Close it when done.
 func New(opts Options) (*Broker, error) {
-	b := &Broker{subject: opts.Subject, maxPayload: opts.MaxPayload, logger: opts.Logger}
+	b := &Broker{subject: opts.Subject, maxPayload: opts.MaxPayload, maxPending: opts.MaxPending, logger: opts.Logger}
 	if b.subject == "" {
 		b.subject = DefaultSubject
 	}
@@ -84,6 +100,8 @@ func New(opts Options) (*Broker, error) {
 		natsio.NoEcho(), // a node never hears its own notices
 		natsio.MaxReconnects(-1),
 		natsio.ReconnectWait(reconnectWait),
+		natsio.PingInterval(pingInterval),
+		natsio.MaxPingsOutstanding(maxPingsOut),
 		natsio.DisconnectErrHandler(func(_ *natsio.Conn, err error) {
 			b.logger.Warn("NATS connection lost; reconnecting", "err", err)
 		}),
@@ -92,10 +110,7 @@ func New(opts Options) (*Broker, error) {
 			b.missed()
 		}),
 		natsio.ErrorHandler(func(_ *natsio.Conn, _ *natsio.Subscription, err error) {
-			b.logger.Warn("NATS", "err", err)
-			if errors.Is(err, natsio.ErrSlowConsumer) { // the client dropped messages
-				b.missed()
-			}
+			b.logger.Warn("NATS", "err", err) // dropped messages are caught up in Follow
 		}),
 	)
 	if err != nil {
@@ -188,11 +203,32 @@ func (b *Broker) Follow(ctx context.Context, f jobs.Follower) error {
 	if err != nil {
 		return fmt.Errorf("nats: subscribe to %s: %w", b.subject, err)
 	}
-	<-ctx.Done()
-	// Unsubscribe waits for no callback: the Follower is safe to call
-	// after Follow returns.
-	if err := sub.Unsubscribe(); err != nil && !errors.Is(err, natsio.ErrConnectionClosed) {
-		return fmt.Errorf("nats: unsubscribe: %w", err)
+	if b.maxPending > 0 {
+		if err := sub.SetPendingLimits(b.maxPending, -1); err != nil {
+			sub.Unsubscribe()
+			return fmt.Errorf("nats: pending limit: %w", err)
+		}
 	}
-	return nil
+	// The client reports only the first message it drops while the follower
+	// lags; its count tells of every one.
+	check := time.NewTicker(dropCheck)
+	defer check.Stop()
+	var dropped int
+	for {
+		select {
+		case <-check.C:
+			if n, err := sub.Dropped(); err == nil && n > dropped {
+				b.logger.Warn("NATS dropped messages this node could not take in time; catching up", "dropped", n-dropped)
+				dropped = n
+				f.Missed()
+			}
+		case <-ctx.Done():
+			// Unsubscribe waits for no callback: the Follower is safe to
+			// call after Follow returns.
+			if err := sub.Unsubscribe(); err != nil && !errors.Is(err, natsio.ErrConnectionClosed) {
+				return fmt.Errorf("nats: unsubscribe: %w", err)
+			}
+			return nil
+		}
+	}
 }

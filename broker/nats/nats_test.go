@@ -203,3 +203,36 @@ func TestUnreadableMessage(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// stalling is a follower that takes no notice until released, so that the
+// client drops what it cannot hold.
+type stalling struct {
+	*brokertest.Recorder
+	released chan struct{}
+}
+
+func (s stalling) Heard(n jobs.Notice) {
+	<-s.released
+	s.Recorder.Heard(n)
+}
+
+// TestDroppedIsMissed: messages the client drops because the follower
+// lags are reported as missed, so that the follower catches up.
+func TestDroppedIsMissed(t *testing.T) {
+	s := startServer(t)
+	a := newBroker(t, nats.Options{URL: s.url()})
+	b := newBroker(t, nats.Options{URL: s.url(), MaxPending: 1})
+	f := stalling{Recorder: brokertest.NewRecorder(), released: make(chan struct{})}
+	brokertest.Follow(t, b, f)
+	defer close(f.released)
+	deadline := time.Now().Add(10 * time.Second)
+	for seq := int64(1); f.MissedCount() == 0; seq++ {
+		if time.Now().After(deadline) {
+			t.Fatal("the client dropped messages, and Missed was not called in 10s")
+		}
+		if err := a.Announce(t.Context(), []jobs.Notice{{VideoID: 1, Seq: seq}}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
