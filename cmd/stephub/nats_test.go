@@ -26,6 +26,8 @@ type natsServer struct {
 	logs          *logbuf.Buffer
 	cmd           *exec.Cmd
 	done          chan struct{} // closed when cmd has exited
+	// in and out count the messages of the runs Stop ended.
+	in, out int64
 }
 
 // startNATS runs nats-server until the end of the test. At the end it
@@ -40,12 +42,10 @@ func startNATS(t *testing.T) *natsServer {
 	ns.URL = fmt.Sprintf("nats://127.0.0.1:%d", ns.port)
 	ns.Start(t)
 	t.Cleanup(func() {
-		if ns.running() && !t.Failed() {
-			if in, out := ns.messages(t); in == 0 || out == 0 {
-				t.Errorf("nats-server carried %d messages in, %d out; want some each way: did the nodes use BROKER=%s?", in, out, ns.URL)
-			}
-		}
 		ns.Stop(t)
+		if !t.Failed() && (ns.in == 0 || ns.out == 0) {
+			t.Errorf("nats-server carried %d messages in, %d out; want some each way: did the nodes use BROKER=%s?", ns.in, ns.out, ns.URL)
+		}
 	})
 	return ns
 }
@@ -88,6 +88,8 @@ func (ns *natsServer) Stop(t *testing.T) {
 	if !ns.running() {
 		return
 	}
+	in, out := ns.messages(t)
+	ns.in, ns.out = ns.in+in, ns.out+out
 	ns.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-ns.done:
