@@ -143,7 +143,7 @@ func startNode(t *testing.T, c *memCluster, store *storage.Store, followStore jo
 	m := metrics.New(reg)
 	h := hub.New(hub.Options{History: store})
 	t.Cleanup(h.Close)
-	opts.Store, opts.Publisher, opts.Broker, opts.ClusterObserver = followStore, h, c.node(), m.Broker(metrics.EngineNATS)
+	opts.Store, opts.Publisher, opts.Broker, opts.ClusterObserver = followStore, h, c.node(), m.Broker("nats")
 	svc := jobs.New(opts)
 	if err := svc.Start(t.Context()); err != nil {
 		t.Fatal(err)

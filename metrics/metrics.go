@@ -40,9 +40,6 @@ const (
 
 	RetainedEvents = "events" // events deleted by retention, with their video or alone
 	RetainedVideos = "videos" // finished videos deleted by retention
-
-	EnginePostgres = "postgres" // the broker between nodes is PostgreSQL's NOTIFY
-	EngineNATS     = "nats"     // the broker between nodes is NATS
 )
 
 // maxStep is the last working step of a job; the terminal event's step
@@ -179,7 +176,7 @@ func New(reg *prometheus.Registry) *Metrics {
 		}, []string{"engine"}),
 		brokerReconnects: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "stephub_broker_reconnects_total",
-			Help: "Reconnects of the broker, after each of which every watched video is caught up, by engine.",
+			Help: "Times the node may have missed notices (a reconnect of the broker, a retry after it failed, messages NATS dropped) and caught up every watched video, by engine.",
 		}, []string{"engine"}),
 		catchUpReads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "stephub_broker_catchup_reads_total",
@@ -203,9 +200,6 @@ func New(reg *prometheus.Registry) *Metrics {
 		m.brokerNotices, m.brokerDropped, m.brokerReconnects,
 		m.catchUpReads, m.gapEvents, m.payloadEvents,
 	)
-	for _, e := range []string{EnginePostgres, EngineNATS} {
-		m.Broker(e)
-	}
 
 	// Touching a child creates its series at zero; keeping it saves the
 	// label lookup on every later call.
@@ -367,8 +361,8 @@ type BrokerSeries struct {
 	notices, dropped, reconnects, catchUpReads, gapEvents, payloadEvents prometheus.Counter
 }
 
-// Broker returns the series of an engine (one of the Engine constants),
-// creating them at zero.
+// Broker returns the series of an engine, named by its package (such as
+// "postgres" or "nats"), creating them at zero.
 func (m *Metrics) Broker(engine string) *BrokerSeries {
 	if m == nil {
 		return nil

@@ -22,6 +22,9 @@ import (
 	"github.com/stephub/stephub/jobs"
 )
 
+// Engine names this engine in metrics' labels.
+const Engine = "nats"
+
 // DefaultSubject is the prefix of the subject a cluster's nodes publish
 // their events on.
 const DefaultSubject = "stephub.events"

@@ -21,6 +21,9 @@ import (
 	"github.com/stephub/stephub/jobs"
 )
 
+// Engine names this engine in metrics' labels.
+const Engine = "postgres"
+
 // channel is where the nodes sharing a PostgreSQL database hint each other
 // at new events.
 const channel = "stephub_events"

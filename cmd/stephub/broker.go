@@ -11,7 +11,6 @@ import (
 	"github.com/stephub/stephub/broker/nats"
 	"github.com/stephub/stephub/broker/pgnotify"
 	"github.com/stephub/stephub/jobs"
-	"github.com/stephub/stephub/metrics"
 )
 
 // openBroker returns the broker between this node and the others sharing
@@ -28,7 +27,7 @@ func openBroker(brokerURL, databaseURL string, logger *slog.Logger) (jobs.Broker
 		if err != nil {
 			return nil, "", nil, err
 		}
-		return b, metrics.EnginePostgres, func() { b.Close() }, nil
+		return b, pgnotify.Engine, func() { b.Close() }, nil
 	case !postgres:
 		return nil, "", nil, errors.New("-broker: a broker links nodes that share a PostgreSQL database; a SQLite database belongs to one node: leave BROKER empty, or use a postgres:// DATABASE_URL")
 	}
@@ -41,7 +40,7 @@ func openBroker(brokerURL, databaseURL string, logger *slog.Logger) (jobs.Broker
 	if err != nil {
 		return nil, "", nil, fmt.Errorf("-broker: %w", err)
 	}
-	return b, metrics.EngineNATS, b.Close, nil
+	return b, nats.Engine, b.Close, nil
 }
 
 // notSubjectToken matches what a NATS subject token may not hold.

@@ -254,7 +254,8 @@ var generatedMetrics = []string{"up"}
 // waits forever on a misspelt name. It also checks that the dashboard shows
 // every metric the contract names.
 func TestMonitoringFilesUseExportedMetrics(t *testing.T) {
-	s := startServer(t, testdb.SQLite(t), nil)
+	// On PostgreSQL, so that a broker runs and its series exist.
+	s := startServer(t, testdb.Postgres(t), nil)
 	fams := scrapeMetrics(t, s)
 	// A histogram's or summary's series are its name with a suffix.
 	exported := func(name string) bool {
