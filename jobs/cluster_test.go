@@ -152,6 +152,14 @@ func startNode(t *testing.T, c *memCluster, store *storage.Store, followStore jo
 	return node{svc: svc, hub: h, reg: reg}
 }
 
+// twoNodes starts two nodes on one store and a broker of their own, which
+// carries payloads or not.
+func twoNodes(t *testing.T, payloads bool) (c *memCluster, a, b node) {
+	t.Helper()
+	c, store := newMemCluster(payloads), sharedStore(t)
+	return c, startNode(t, c, store, store, jobs.Options{}), startNode(t, c, store, store, jobs.Options{})
+}
+
 // sharedStore opens a SQLite database with a user "u1", for the nodes of a
 // test to share as they would share a PostgreSQL one.
 func sharedStore(t *testing.T) *storage.Store {
@@ -224,9 +232,7 @@ func post(t *testing.T, svc *jobs.Service, videoID int64, n int) {
 func TestFollowerFansOut(t *testing.T) {
 	for _, payloads := range []bool{true, false} {
 		t.Run(fmt.Sprintf("payloads=%t", payloads), func(t *testing.T) {
-			c, store := newMemCluster(payloads), sharedStore(t)
-			a := startNode(t, c, store, store, jobs.Options{})
-			b := startNode(t, c, store, store, jobs.Options{})
+			_, a, b := twoNodes(t, payloads)
 			v := newVideo(t, a.svc)
 			sub := watch(t, b, v.ID)
 			const steps = 5
@@ -273,9 +279,7 @@ func TestCancelStopsMockElsewhere(t *testing.T) {
 // TestMissedCatchesUp: notices lost while the broker was down are made up
 // for when it says so: every watched video is read from the events table.
 func TestMissedCatchesUp(t *testing.T) {
-	c, store := newMemCluster(true), sharedStore(t)
-	a := startNode(t, c, store, store, jobs.Options{})
-	b := startNode(t, c, store, store, jobs.Options{})
+	c, a, b := twoNodes(t, true)
 	v := newVideo(t, a.svc)
 	sub := watch(t, b, v.ID)
 	c.setDown(true)
@@ -356,9 +360,7 @@ func TestSlowReadStallsNoOtherVideo(t *testing.T) {
 func TestLateNoticeReachesEveryWatcher(t *testing.T) {
 	for _, payloads := range []bool{true, false} {
 		t.Run(fmt.Sprintf("payloads=%t", payloads), func(t *testing.T) {
-			c, store := newMemCluster(payloads), sharedStore(t)
-			a := startNode(t, c, store, store, jobs.Options{})
-			b := startNode(t, c, store, store, jobs.Options{})
+			c, a, b := twoNodes(t, payloads)
 			v := newVideo(t, a.svc)
 			first := watch(t, b, v.ID)
 			c.set(func(c *memCluster) { c.holding = true })
@@ -381,9 +383,7 @@ func TestLateNoticeReachesEveryWatcher(t *testing.T) {
 // TestRefusedNoticesSentAgain: notices the broker refused, a terminal one
 // among them, reach the other node once it takes them again.
 func TestRefusedNoticesSentAgain(t *testing.T) {
-	c, store := newMemCluster(true), sharedStore(t)
-	a := startNode(t, c, store, store, jobs.Options{})
-	b := startNode(t, c, store, store, jobs.Options{})
+	c, a, b := twoNodes(t, true)
 	v := newVideo(t, a.svc)
 	sub := watch(t, b, v.ID)
 	c.set(func(c *memCluster) { c.refusing = true })
