@@ -9,10 +9,10 @@ import (
 	"time"
 )
 
-// TestCluster runs the cluster floor for a second at a low rate, so that
+// TestFloorCluster runs the cluster floor for a second at a low rate, so that
 // it cannot rot: every event reaches every connection watching its video
 // on both followers, and the latency and each process's CPU are printed.
-func TestCluster(t *testing.T) {
+func TestFloorCluster(t *testing.T) {
 	bin := filepath.Join(t.TempDir(), "floor")
 	if out, err := exec.Command("go", "build", "-race", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
