@@ -1,12 +1,14 @@
 // Command floor measures what SSE writes over loopback cost on this
-// machine with no server around them: the floors under stephub's idle and
-// fan-out targets (see docs/performance.md).
+// machine with no server around them: the floors under stephub's idle,
+// fan-out and cluster targets (see docs/performance.md).
 //
-//	go run ./internal/floor idle   [-conns 15000] [-interval 15s] [-warmup 20s] [-window 45s]
-//	go run ./internal/floor fanout [-conns 10000] [-rate 20] [-duration 20s]
+//	go run ./cmd/floor idle    [-conns 15000] [-interval 15s] [-warmup 20s] [-window 45s]
+//	go run ./cmd/floor fanout  [-conns 10000] [-rate 20] [-duration 20s]
+//	go run ./cmd/floor cluster [-videos 500] [-subscribers 2000] [-followers 2] [-rate 2000] [-duration 30s] [-warmup 3s] [-posters 16]
 //
-// Both accept -conns loopback connections from a child process of their
-// own, which reads them all from two epoll loops as stephub-load does.
+// Each accepts loopback connections from a child process of its own (the
+// read mode), which reads them all from two epoll loops as stephub-load
+// does.
 //
 // idle writes ": ping\n\n" to each connection once every -interval, from
 // one goroutine, each with one write(2) as stephub's heartbeat does, and
@@ -17,6 +19,13 @@
 // CPU as stephub's SSE writers do: one write(2) per connection per turn,
 // holding every frame queued since the last. It prints the latency from
 // stamp to read that the child measured, and its own CPU per delivery.
+//
+// cluster is the floor under issue 18's cluster (see cluster.go): a
+// writer process that stores each posted event in PostgreSQL and
+// publishes it on core NATS, and -followers processes that write it to
+// their SSE connections, each process doing only that. It prints the
+// latency from an event's due time to its read, what was lost, and the
+// CPU time of each process.
 package main
 
 import (
@@ -38,7 +47,7 @@ import (
 func main() {
 	log.SetFlags(0)
 	if len(os.Args) < 2 {
-		log.Fatal("usage: floor idle|fanout|read [flags]")
+		log.Fatal("usage: floor idle|fanout|cluster [flags]")
 	}
 	fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
 	conns := fs.Int("conns", 0, "connections (default 15000 idle, 10000 fanout)")
@@ -55,12 +64,35 @@ func main() {
 		duration := fs.Duration("duration", 20*time.Second, "how long to send")
 		fs.Parse(os.Args[2:])
 		err = fanout(cmp.Or(*conns, 10000), *rate, *duration)
+	case "cluster":
+		var c clusterConfig
+		fs.IntVar(&c.videos, "videos", 500, "videos, numbered 1 and on")
+		fs.IntVar(&c.subscribers, "subscribers", 2000, "SSE connections in all, spread over the followers, each watching one video")
+		fs.IntVar(&c.followers, "followers", 2, "follower processes")
+		fs.Float64Var(&c.rate, "rate", 2000, "events a second in all, round robin over the videos")
+		fs.DurationVar(&c.duration, "duration", 30*time.Second, "how long to post")
+		fs.DurationVar(&c.warmup, "warmup", 3*time.Second, "the start of -duration whose events are delivered and counted, not timed")
+		fs.IntVar(&c.posters, "posters", 16, "concurrent keep-alive posters")
+		fs.StringVar(&c.natsServer, "nats-server", "/usr/sbin/nats-server", "the nats-server to start on a free port")
+		fs.Parse(os.Args[2:])
+		err = cluster(c)
+	case "write": // cluster's writer
+		db := fs.String("db", "", "the database's URL")
+		nats := fs.String("nats", "", "the NATS server's URL")
+		fs.Parse(os.Args[2:])
+		err = writer(*db, *nats)
+	case "follow": // cluster's follower
+		nats := fs.String("nats", "", "the NATS server's URL")
+		videos := fs.Int("videos", 0, "videos; connection i watches video i%videos+1")
+		fs.Parse(os.Args[2:])
+		err = follow(*nats, *videos, *conns)
 	case "read": // the child
 		addr := fs.String("addr", "", "where to connect")
+		hist := fs.Bool("hist", false, "print the latency histogram too")
 		fs.Parse(os.Args[2:])
-		err = read(*addr, *conns)
+		err = read(*addr, *conns, *hist)
 	default:
-		err = fmt.Errorf("unknown mode %q: want idle or fanout", os.Args[1])
+		err = fmt.Errorf("unknown mode %q: want idle, fanout or cluster", os.Args[1])
 	}
 	if err != nil {
 		log.Fatal(err)
@@ -76,14 +108,15 @@ type peers struct {
 	out   *bufio.Reader // the child's standard output
 }
 
-// accept starts the reading child and accepts its n connections; it
-// returns once the child has them all.
-func accept(n int) (*peers, error) {
+// accept starts the reading child, with flags args, and accepts its n
+// connections; it returns once the child has them all.
+func accept(n int, args ...string) (*peers, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
-	p := &peers{ln: ln, child: exec.Command(os.Args[0], "read", "-addr", ln.Addr().String(), "-conns", fmt.Sprint(n))}
+	args = append([]string{"read", "-addr", ln.Addr().String(), "-conns", fmt.Sprint(n)}, args...)
+	p := &peers{ln: ln, child: exec.Command(os.Args[0], args...)}
 	p.child.Stderr = os.Stderr
 	stdout, err := p.child.StdoutPipe()
 	if err != nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"net"
 	"syscall"
@@ -12,8 +13,10 @@ import (
 
 // read is the child: it opens n connections to addr over 127.0.0.2–9,
 // says "ready", reads them from two epoll loops until the server has
-// closed them all, and prints how many frames came and their latency.
-func read(addr string, n int) error {
+// closed them all, and prints how many frames came and their latency;
+// with hist, a second line holds the latency histogram (as
+// latency.Histogram's MarshalText writes it).
+func read(addr string, n int, hist bool) error {
 	loops := [2]*reader{}
 	for i := range loops {
 		ep, err := rawsock.NewEpoll()
@@ -53,18 +56,38 @@ func read(addr string, n int) error {
 	for range loops {
 		<-done
 	}
+	frames := 0
 	for _, r := range loops {
 		total.Merge(&r.lat)
+		frames += r.frames
 	}
-	fmt.Printf("deliveries=%d p50=%s p99=%s max=%s\n", total.Count(), total.Quantile(0.50), total.Quantile(0.99), total.Max())
+	fmt.Printf("frames=%d deliveries=%d p50=%s p99=%s max=%s\n", frames, total.Count(), total.Quantile(0.50), total.Quantile(0.99), total.Max())
+	if hist {
+		text, _ := total.MarshalText()
+		fmt.Printf("%s\n", text)
+	}
 	return nil
 }
 
-// reader is one epoll loop and the latency of what it read.
+// reader is one epoll loop, the frames it read and their latency.
 type reader struct {
-	ep   *rawsock.Epoll
-	open int
-	lat  latency.Histogram
+	ep     *rawsock.Epoll
+	open   int
+	lat    latency.Histogram
+	frames int    // frames ended, timed or not (a frame ends with "\n\n")
+	nl     []bool // by fd: whether the last read ended with '\n'
+}
+
+// count counts the frames that end in data, a read of fd.
+func (r *reader) count(fd int, data []byte) {
+	if fd >= len(r.nl) {
+		r.nl = append(r.nl, make([]bool, fd+1-len(r.nl))...)
+	}
+	r.frames += bytes.Count(data, []byte("\n\n"))
+	if r.nl[fd] && data[0] == '\n' { // a frame's end split between reads
+		r.frames++
+	}
+	r.nl[fd] = data[len(data)-1] == '\n'
 }
 
 func (r *reader) run() {
@@ -83,12 +106,14 @@ func (r *reader) run() {
 					continue
 				}
 				syscall.Close(fd)
+				r.nl[fd] = false
 				r.open--
 				continue
 			}
 			// Frames are not split across reads often enough to
 			// matter; one that is counts where its stamp ends up.
 			now := time.Now().UnixNano()
+			r.count(fd, buf[:m])
 			for data := buf[:m]; ; {
 				sent, rest, ok := latency.Stamp(data)
 				if !ok {

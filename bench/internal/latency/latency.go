@@ -5,7 +5,9 @@ package latency
 
 import (
 	"bytes"
+	"fmt"
 	"math/bits"
+	"strconv"
 	"sync/atomic"
 	"time"
 )
@@ -86,6 +88,42 @@ func (h *Histogram) Quantile(q float64) time.Duration {
 
 // Max is the highest latency recorded.
 func (h *Histogram) Max() time.Duration { return time.Duration(h.top.Load()) * time.Microsecond }
+
+// MarshalText writes h as "max:µs" and then its non-empty buckets as
+// "index:count", separated by spaces, so that a child process can hand its
+// histogram to its parent.
+func (h *Histogram) MarshalText() ([]byte, error) {
+	b := fmt.Appendf(nil, "max:%d", h.top.Load())
+	for i := range h.buckets {
+		if n := h.buckets[i].Load(); n > 0 {
+			b = fmt.Appendf(b, " %d:%d", i, n)
+		}
+	}
+	return b, nil
+}
+
+// UnmarshalText adds the histogram MarshalText wrote to h.
+func (h *Histogram) UnmarshalText(text []byte) error {
+	var o Histogram
+	for _, f := range bytes.Fields(text) {
+		k, v, ok := bytes.Cut(f, []byte(":"))
+		n, err := strconv.ParseInt(string(v), 10, 64)
+		if !ok || err != nil || n < 0 {
+			return fmt.Errorf("latency: bad histogram field %q", f)
+		}
+		if string(k) == "max" {
+			o.top.Store(n)
+			continue
+		}
+		i, err := strconv.Atoi(string(k))
+		if err != nil || i < 0 || i >= len(o.buckets) {
+			return fmt.Errorf("latency: bad histogram field %q", f)
+		}
+		o.buckets[i].Store(uint64(n))
+	}
+	h.Merge(&o)
+	return nil
+}
 
 var sentKey = []byte(`"sent":`)
 

@@ -47,3 +47,20 @@ func TestStamp(t *testing.T) {
 		t.Error("a third stamp found where there is none")
 	}
 }
+
+func TestHistogramText(t *testing.T) {
+	var h, back Histogram
+	for i := 1; i <= 100; i++ {
+		h.Record(time.Duration(i*i) * time.Millisecond)
+	}
+	text, _ := h.MarshalText()
+	if err := back.UnmarshalText(text); err != nil {
+		t.Fatal(err)
+	}
+	if back.Count() != 100 || back.Quantile(0.99) != h.Quantile(0.99) || back.Max() != h.Max() {
+		t.Errorf("back from %q: %d, p99 %s, max %s; want 100, %s, %s", text, back.Count(), back.Quantile(0.99), back.Max(), h.Quantile(0.99), h.Max())
+	}
+	if err := back.UnmarshalText([]byte("max:1 x:2")); err == nil {
+		t.Error("a bad field was taken")
+	}
+}
