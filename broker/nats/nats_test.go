@@ -2,9 +2,6 @@ package nats_test
 
 import (
 	"bytes"
-	"net"
-	"os/exec"
-	"strconv"
 	"testing"
 	"time"
 
@@ -13,67 +10,11 @@ import (
 	"github.com/stephub/stephub/broker/brokertest"
 	"github.com/stephub/stephub/broker/nats"
 	"github.com/stephub/stephub/internal/leakcheck"
+	"github.com/stephub/stephub/internal/testnats"
 	"github.com/stephub/stephub/jobs"
 )
 
 func TestMain(m *testing.M) { leakcheck.Main(m) }
-
-// server is a nats-server process of the test's own.
-type server struct {
-	t    *testing.T
-	port int
-	cmd  *exec.Cmd
-}
-
-// startServer starts Debian's nats-server on a free loopback port; it is
-// stopped when the test ends.
-func startServer(t *testing.T) *server {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	s := &server{t: t, port: port}
-	s.start()
-	t.Cleanup(s.stop)
-	return s
-}
-
-func (s *server) url() string { return "nats://127.0.0.1:" + strconv.Itoa(s.port) }
-
-// start runs the server and waits until it takes connections.
-func (s *server) start() {
-	s.t.Helper()
-	s.cmd = exec.Command("nats-server", "-a", "127.0.0.1", "-p", strconv.Itoa(s.port))
-	if err := s.cmd.Start(); err != nil {
-		s.t.Fatalf("start nats-server (Debian's nats-server package): %v", err)
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.Dial("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port)))
-		if err == nil {
-			c.Close()
-			return
-		}
-		if time.Now().After(deadline) {
-			s.t.Fatalf("nats-server does not listen on %d after 10s: %v", s.port, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-// stop kills the server and waits for it; stopping a stopped one does
-// nothing.
-func (s *server) stop() {
-	if s.cmd == nil {
-		return
-	}
-	s.cmd.Process.Kill()
-	s.cmd.Wait()
-	s.cmd = nil
-}
 
 func newBroker(t *testing.T, opts nats.Options) *nats.Broker {
 	t.Helper()
@@ -88,8 +29,8 @@ func newBroker(t *testing.T, opts nats.Options) *nats.Broker {
 // TestBroker: two nodes on one subject hear each other's notices, with
 // their payloads, once each and in order, and never their own.
 func TestBroker(t *testing.T) {
-	s := startServer(t)
-	opts := nats.Options{URL: s.url(), Subject: "stephub.events.test"}
+	s := testnats.Start(t)
+	opts := nats.Options{URL: s.URL, Subject: "stephub.events.test"}
 	brokertest.Run(t, newBroker(t, opts), newBroker(t, opts), true)
 }
 
@@ -119,8 +60,8 @@ func heardSoon(t *testing.T, a jobs.Broker, r *brokertest.Recorder, n jobs.Notic
 // TestPayloadBound: an event over the bound goes as a bare notice, which
 // the follower reads from the database; one at the bound goes whole.
 func TestPayloadBound(t *testing.T) {
-	s := startServer(t)
-	opts := nats.Options{URL: s.url(), MaxPayload: 100}
+	s := testnats.Start(t)
+	opts := nats.Options{URL: s.URL, MaxPayload: 100}
 	a, b := newBroker(t, opts), newBroker(t, opts)
 	r := brokertest.NewRecorder()
 	brokertest.Follow(t, b, r)
@@ -136,10 +77,10 @@ func TestPayloadBound(t *testing.T) {
 // TestSubjectsApart: clusters on one NATS server hear only their own
 // subject's notices.
 func TestSubjectsApart(t *testing.T) {
-	s := startServer(t)
-	a := newBroker(t, nats.Options{URL: s.url(), Subject: "stephub.events.one"})
-	b := newBroker(t, nats.Options{URL: s.url(), Subject: "stephub.events.one"})
-	other := newBroker(t, nats.Options{URL: s.url(), Subject: "stephub.events.two"})
+	s := testnats.Start(t)
+	a := newBroker(t, nats.Options{URL: s.URL, Subject: "stephub.events.one"})
+	b := newBroker(t, nats.Options{URL: s.URL, Subject: "stephub.events.one"})
+	other := newBroker(t, nats.Options{URL: s.URL, Subject: "stephub.events.two"})
 	r := brokertest.NewRecorder()
 	brokertest.Follow(t, b, r)
 	heardSoon(t, a, r, jobs.Notice{VideoID: 1, Seq: 1})
@@ -156,8 +97,8 @@ func TestSubjectsApart(t *testing.T) {
 // reconnect by themselves, the follower is told that notices may have been
 // lost, and hears the next ones.
 func TestRestartIsMissed(t *testing.T) {
-	s := startServer(t)
-	opts := nats.Options{URL: s.url()}
+	s := testnats.Start(t)
+	opts := nats.Options{URL: s.URL}
 	a, b := newBroker(t, opts), newBroker(t, opts)
 	r := brokertest.NewRecorder()
 	brokertest.Follow(t, b, r)
@@ -166,8 +107,8 @@ func TestRestartIsMissed(t *testing.T) {
 		t.Fatalf("Missed %d times before any reconnect", n)
 	}
 
-	s.stop()
-	s.start()
+	s.Stop(t)
+	s.Start(t)
 	deadline := time.Now().Add(10 * time.Second)
 	for r.MissedCount() == 0 {
 		if time.Now().After(deadline) {
@@ -183,11 +124,11 @@ func TestRestartIsMissed(t *testing.T) {
 // TestUnreadableMessage: a message on the subject that no node sent is
 // dropped and reported.
 func TestUnreadableMessage(t *testing.T) {
-	s := startServer(t)
-	b := newBroker(t, nats.Options{URL: s.url()})
+	s := testnats.Start(t)
+	b := newBroker(t, nats.Options{URL: s.URL})
 	r := brokertest.NewRecorder()
 	brokertest.Follow(t, b, r)
-	conn, err := natsio.Connect(s.url())
+	conn, err := natsio.Connect(s.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,9 +160,9 @@ func (s stalling) Heard(n jobs.Notice) {
 // TestDroppedIsMissed: messages the client drops because the follower
 // lags are reported as missed, so that the follower catches up.
 func TestDroppedIsMissed(t *testing.T) {
-	s := startServer(t)
-	a := newBroker(t, nats.Options{URL: s.url()})
-	b := newBroker(t, nats.Options{URL: s.url(), MaxPending: 1})
+	s := testnats.Start(t)
+	a := newBroker(t, nats.Options{URL: s.URL})
+	b := newBroker(t, nats.Options{URL: s.URL, MaxPending: 1})
 	f := stalling{Recorder: brokertest.NewRecorder(), released: make(chan struct{})}
 	brokertest.Follow(t, b, f)
 	defer close(f.released)

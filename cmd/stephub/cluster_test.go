@@ -20,6 +20,7 @@ import (
 
 	"github.com/stephub/stephub/internal/logbuf"
 	"github.com/stephub/stephub/internal/testdb"
+	"github.com/stephub/stephub/internal/testnats"
 )
 
 // builtBinary is stephub built once for the tests that run real processes.
@@ -187,7 +188,7 @@ func await(t *testing.T, what string, c <-chan []event) []event {
 // and the broker its nodes pass events through.
 type cluster struct {
 	db   string
-	nats *natsServer // nil for PostgreSQL's LISTEN/NOTIFY
+	nats *testnats.Server // nil for PostgreSQL's LISTEN/NOTIFY
 }
 
 // forEachBroker runs fn as one subtest per broker engine: "notify", the
