@@ -432,11 +432,19 @@ func (c *child) line() (string, error) {
 	return strings.TrimSpace(s), err
 }
 
+// stop closes the child's standard input, which ends it, and waits for
+// it; a child that has not ended after childGrace, one waiting for an end
+// that never comes, is killed.
 func (c *child) stop() {
 	c.in.Close()
+	kill := time.AfterFunc(childGrace, func() { c.cmd.Process.Kill() })
+	defer kill.Stop()
 	io.Copy(io.Discard, c.out)
 	c.cmd.Wait()
 }
+
+// childGrace is how long stop waits for a child to end by itself.
+const childGrace = 5 * time.Second
 
 // createDatabase creates a fresh database with the floor's schema and
 // videos 1 to videos; drop drops it.

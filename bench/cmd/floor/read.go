@@ -106,7 +106,9 @@ func (r *reader) run() {
 					continue
 				}
 				syscall.Close(fd)
-				r.nl[fd] = false
+				if fd < len(r.nl) { // it may have had no frame
+					r.nl[fd] = false
+				}
 				r.open--
 				continue
 			}
