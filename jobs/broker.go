@@ -17,13 +17,14 @@ type Broker interface {
 	// Announce tells the other nodes of events stored here, in the order
 	// given. One goroutine calls it at a time, off the requests' path, with
 	// the notices that queued while the previous call ran. It returns once
-	// the engine has taken them; an error loses them (the other nodes catch
-	// up with those videos at their next notice).
+	// the engine has taken them; after an error the caller announces them
+	// again, one per video, with the next ones.
 	Announce(ctx context.Context, notices []Notice) error
 	// Follow passes every notice another node announces to f, and never
 	// this node's own, until ctx ends or the engine fails for good. It
-	// calls f.Missed whenever notices may have been lost (a reconnect), and
-	// f.Dropped for a message it could not read.
+	// calls f.Missed whenever notices may have been lost (a reconnect, or
+	// messages the engine dropped), and f.Dropped for a message it could
+	// not read.
 	Follow(ctx context.Context, f Follower) error
 }
 
@@ -45,8 +46,8 @@ type Notice struct {
 type Follower interface {
 	// Heard is given one notice of another node.
 	Heard(n Notice)
-	// Missed says that notices may have been lost, after a reconnect: the
-	// follower catches up every video watched here.
+	// Missed says that notices may have been lost (after a reconnect, or a
+	// drop): the follower catches up every video watched here.
 	Missed()
 	// Dropped says that a message could not be read and is skipped.
 	Dropped()

@@ -100,7 +100,7 @@ func (f *follower) Heard(n Notice) {
 // whatever is stored.
 func (f *follower) Missed() {
 	f.observer.Reconnected()
-	f.s.logger.Info("event hints reconnected; catching up every watched video")
+	f.s.logger.Info("notices from other nodes may have been missed; catching up every watched video")
 	for _, id := range f.s.publisher.Videos() {
 		f.want(id, 0)
 	}

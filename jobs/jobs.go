@@ -69,8 +69,9 @@ type ClusterObserver interface {
 	NoticeHeard()
 	// NoticeDropped counts a message of the broker that could not be read.
 	NoticeDropped()
-	// Reconnected counts a reconnect of the broker, after which every
-	// watched video is caught up.
+	// Reconnected counts a time the node may have missed notices (a
+	// reconnect of the broker, a retry after it failed, messages it
+	// dropped), after which every watched video is caught up.
 	Reconnected()
 	// CatchUpRead counts a read of the events table to catch up a video.
 	CatchUpRead()

@@ -361,8 +361,8 @@ type BrokerSeries struct {
 	notices, dropped, reconnects, catchUpReads, gapEvents, payloadEvents prometheus.Counter
 }
 
-// Broker returns the series of an engine, named by its package (such as
-// "postgres" or "nats"), creating them at zero.
+// Broker returns the series of an engine, named by its package's Engine
+// constant ("postgres" for pgnotify, "nats"), creating them at zero.
 func (m *Metrics) Broker(engine string) *BrokerSeries {
 	if m == nil {
 		return nil
@@ -391,7 +391,8 @@ func (b *BrokerSeries) NoticeDropped() {
 	}
 }
 
-// Reconnected counts a reconnect of the broker.
+// Reconnected counts a time the node may have missed notices and caught
+// up every watched video: a reconnect of the broker, a retry, a drop.
 func (b *BrokerSeries) Reconnected() {
 	if b != nil {
 		b.reconnects.Inc()

@@ -327,8 +327,9 @@ func TestClusterBrokerCut(t *testing.T) {
 		seen := st.take(t, 2)
 
 		// The rest, the terminal event included, is posted while the
-		// broker's connections are down, so that no later event can
-		// fill a gap the catch-up after the reconnect left.
+		// broker's connections are down (or coming back: pq reconnects
+		// after 50 ms, and NATS's client resends what it buffered), so
+		// that no later event can fill a gap the catch-up left.
 		if c.nats == nil {
 			terminateListeners(t, c.db)
 			postWorkerJob(t, n1.server(), v.ID, 0, 3, stephubSteps)

@@ -41,8 +41,8 @@ func Start(t *testing.T) *Server {
 	}
 	s := &Server{port: freePort(t), monitor: freePort(t), logs: &logbuf.Buffer{}}
 	s.URL = fmt.Sprintf("nats://127.0.0.1:%d", s.port)
+	t.Cleanup(func() { s.Stop(t) }) // before Start, which may fail the test
 	s.Start(t)
-	t.Cleanup(func() { s.Stop(t) })
 	return s
 }
 
@@ -84,8 +84,11 @@ func (s *Server) Stop(t *testing.T) {
 	if !s.running() {
 		return
 	}
-	in, out := s.runMessages(t)
-	s.in, s.out = s.in+in, s.out+out
+	if in, out, err := s.runMessages(); err != nil {
+		t.Errorf("nats-server's message counts: %v", err)
+	} else {
+		s.in, s.out = s.in+in, s.out+out
+	}
 	s.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-s.done:
@@ -102,13 +105,20 @@ func (s *Server) Messages(t *testing.T) (in, out int64) {
 	t.Helper()
 	in, out = s.in, s.out
 	if s.running() {
-		i, o := s.runMessages(t)
+		i, o, err := s.runMessages()
+		if err != nil {
+			t.Fatalf("nats-server's message counts: %v", err)
+		}
 		in, out = in+i, out+o
 	}
 	return in, out
 }
 
+// running reports whether a started server has not exited.
 func (s *Server) running() bool {
+	if s.done == nil {
+		return false
+	}
 	select {
 	case <-s.done:
 		return false
@@ -119,11 +129,10 @@ func (s *Server) running() bool {
 
 // runMessages reads the message counts of the current run from the
 // server's monitoring port.
-func (s *Server) runMessages(t *testing.T) (in, out int64) {
-	t.Helper()
+func (s *Server) runMessages() (in, out int64, err error) {
 	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/varz", s.monitor))
 	if err != nil {
-		t.Fatalf("nats-server monitoring: %v", err)
+		return 0, 0, err
 	}
 	defer resp.Body.Close()
 	var varz struct {
@@ -131,9 +140,9 @@ func (s *Server) runMessages(t *testing.T) (in, out int64) {
 		OutMsgs int64 `json:"out_msgs"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&varz); err != nil {
-		t.Fatalf("nats-server /varz: %v", err)
+		return 0, 0, fmt.Errorf("/varz: %w", err)
 	}
-	return varz.InMsgs, varz.OutMsgs
+	return varz.InMsgs, varz.OutMsgs, nil
 }
 
 func freePort(t *testing.T) int {
