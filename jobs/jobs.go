@@ -137,6 +137,7 @@ type Service struct {
 	retention   retention
 	eta         *eta.Estimator
 	hints       *hintQueue // nil without a broker
+	ordered     *orderedPublisher
 
 	mu      sync.Mutex
 	closed  bool
@@ -179,6 +180,7 @@ func New(opts Options) *Service {
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
 	}
+	s.ordered = newOrderedPublisher(s.publisher, s.emit)
 	if s.broker != nil {
 		s.hints = newHintQueue()
 		s.follower = newFollower(s, opts.ClusterObserver)
@@ -296,18 +298,24 @@ func (s *Service) Post(ctx context.Context, videoID int64, step stephub.Step) (e
 // test, also sees it counted in the metrics.
 //
 // No lock is held from storing to publishing: two events of one video
-// stored at once (a cancel as a step lands) may reach the hub, and the
-// other nodes, out of order. The hub's subscriptions put them right (they
-// skip what they have and read a gap from storage), and followers keep
-// only the highest seq they heard.
+// stored at once finish in any order, and the ordered publisher puts the
+// ones stored here back in sequence before the hub sees them. Whatever it
+// cannot (a predecessor stored by another node), the hub's subscriptions
+// put right (they skip what they have and read a gap from storage), and
+// followers keep only the highest seq they heard.
 func (s *Service) publish(videoID int64, a storage.Appended) {
 	ev := a.Event
 	if !a.Repeat {
 		s.record(a)
 	}
-	s.publisher.Publish(&hub.Event{VideoID: videoID, Seq: ev.ID, Data: a.Payload, Terminal: ev.Status.Terminal()})
+	s.ordered.publish(&hub.Event{VideoID: videoID, Seq: ev.ID, Data: a.Payload, Terminal: ev.Status.Terminal()})
+}
+
+// emit hands a stored event to the hub, then tells the other nodes of it.
+func (s *Service) emit(e *hub.Event) {
+	s.publisher.Publish(e)
 	if s.hints != nil {
-		s.hints.add(Notice{VideoID: videoID, Seq: ev.ID, Terminal: ev.Status.Terminal(), Payload: a.Payload})
+		s.hints.add(Notice{VideoID: e.VideoID, Seq: e.Seq, Terminal: e.Terminal, Payload: e.Data})
 	}
 }
 
