@@ -61,7 +61,7 @@ func (o *orderedPublisher) publish(e *hub.Event) {
 	if len(held) == 0 {
 		return
 	}
-	slices.SortFunc(held, func(a, b *hub.Event) int { return cmp.Compare(a.Seq, b.Seq) })
+	slices.SortFunc(held, bySeq)
 	next := e.Seq
 	for len(held) > 0 && held[0].Seq <= next+1 {
 		o.emit(held[0])
@@ -82,8 +82,11 @@ func (o *orderedPublisher) release(st *orderStripe, videoID int64) {
 	defer st.mu.Unlock()
 	held := st.held[videoID]
 	delete(st.held, videoID)
-	slices.SortFunc(held, func(a, b *hub.Event) int { return cmp.Compare(a.Seq, b.Seq) })
+	slices.SortFunc(held, bySeq)
 	for _, e := range held {
 		o.emit(e)
 	}
 }
+
+// bySeq orders a video's events by sequence number.
+func bySeq(a, b *hub.Event) int { return cmp.Compare(a.Seq, b.Seq) }
