@@ -14,7 +14,7 @@ import (
 // stored in one commit return in any order; the earlier one is a moment
 // behind. An event whose predecessor never comes (another node stored it)
 // goes on after maxHold, and the subscriptions read the gap.
-const maxHold = 5 * time.Millisecond
+const maxHold = 100 * time.Millisecond
 
 // orderedPublisher hands each video's events to the hub in sequence order
 // where it can, so that a video's many subscriptions do not each read a
